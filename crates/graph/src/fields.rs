@@ -1,0 +1,177 @@
+//! `fields=` selection: `a,b{c,d},e`, with nesting, applied to rendered nodes.
+
+use model::GraphError;
+use serde_json::{Map, Value};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Field {
+    pub name: String,
+    pub children: Option<Vec<Field>>,
+}
+
+/// Parses a `fields` value. Modifiers such as `.limit(5)` are accepted and ignored.
+pub fn parse(s: &str) -> Result<Vec<Field>, GraphError> {
+    let bytes: Vec<char> = s.chars().collect();
+    let mut pos = 0;
+    let fields = parse_list(&bytes, &mut pos, 0)?;
+    if pos != bytes.len() {
+        return Err(GraphError::invalid_param(format!("Syntax error in fields near position {pos}")));
+    }
+    Ok(fields)
+}
+
+const MAX_DEPTH: usize = 8;
+
+fn parse_list(s: &[char], pos: &mut usize, depth: usize) -> Result<Vec<Field>, GraphError> {
+    if depth > MAX_DEPTH {
+        return Err(GraphError::invalid_param("fields are nested too deeply"));
+    }
+    let mut out = Vec::new();
+    loop {
+        let start = *pos;
+        while *pos < s.len() && (s[*pos].is_ascii_alphanumeric() || s[*pos] == '_') {
+            *pos += 1;
+        }
+        let name: String = s[start..*pos].iter().collect();
+        // Modifiers: .limit(5), .summary(true) …
+        while *pos < s.len() && s[*pos] == '.' {
+            while *pos < s.len() && s[*pos] != '(' {
+                *pos += 1;
+            }
+            while *pos < s.len() && s[*pos] != ')' {
+                *pos += 1;
+            }
+            if *pos < s.len() {
+                *pos += 1;
+            }
+        }
+        let children = if *pos < s.len() && s[*pos] == '{' {
+            *pos += 1;
+            let c = parse_list(s, pos, depth + 1)?;
+            if *pos >= s.len() || s[*pos] != '}' {
+                return Err(GraphError::invalid_param("Syntax error in fields: a '{' is not closed"));
+            }
+            *pos += 1;
+            Some(c)
+        } else {
+            None
+        };
+        let name = name.trim().to_string();
+        if !name.is_empty() {
+            out.push(Field { name, children });
+        } else if children.is_some() {
+            return Err(GraphError::invalid_param("Syntax error in fields: '{' needs a field name before it"));
+        }
+        while *pos < s.len() && s[*pos] == ' ' {
+            *pos += 1;
+        }
+        if *pos < s.len() && s[*pos] == ',' {
+            *pos += 1;
+            while *pos < s.len() && s[*pos] == ' ' {
+                *pos += 1;
+            }
+            continue;
+        }
+        if *pos < s.len() && s[*pos] != '}' {
+            return Err(GraphError::invalid_param(format!("Syntax error in fields near '{}'", s[*pos])));
+        }
+        return Ok(out);
+    }
+}
+
+/// A rendered node: every field it can show, and its type name for errors.
+pub struct Node {
+    pub type_name: &'static str,
+    /// Fields this node type has, including ones with no value on this node.
+    pub known: &'static [&'static str],
+    /// Fields shown without `fields=`.
+    pub defaults: &'static [&'static str],
+    pub values: Map<String, Value>,
+}
+
+impl Node {
+    /// The node with the requested fields (or the defaults), always with its `id`.
+    pub fn select(mut self, fields: Option<&[Field]>) -> Result<Value, GraphError> {
+        let mut out = Map::new();
+        match fields {
+            None => {
+                for name in self.defaults {
+                    if let Some(v) = self.values.remove(*name) {
+                        out.insert(name.to_string(), v);
+                    }
+                }
+            }
+            Some(fields) => {
+                for f in fields {
+                    if !self.known.contains(&f.name.as_str()) {
+                        return Err(GraphError::nonexisting_field(&f.name, self.type_name));
+                    }
+                    if let Some(v) = self.values.get(&f.name) {
+                        out.insert(f.name.clone(), narrow(v.clone(), f.children.as_deref()));
+                    }
+                }
+            }
+        }
+        if let Some(id) = self.values.remove("id") {
+            out.entry("id").or_insert(id);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// Applies a nested selection to an object, or to each object of an array.
+fn narrow(v: Value, children: Option<&[Field]>) -> Value {
+    let Some(children) = children else { return v };
+    match v {
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for c in children {
+                if let Some(inner) = map.get(&c.name) {
+                    out.insert(c.name.clone(), narrow(inner.clone(), c.children.as_deref()));
+                }
+            }
+            if let Some(id) = map.get("id") {
+                out.entry("id").or_insert(id.clone());
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(|i| narrow(i, Some(children))).collect()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(fields: &[Field]) -> Vec<&str> {
+        fields.iter().map(|f| f.name.as_str()).collect()
+    }
+
+    #[test]
+    fn parses_nested_fields() {
+        let f = parse("id,name,partners{partner_permissions,partner_app{id}},tasks").unwrap();
+        assert_eq!(names(&f), ["id", "name", "partners", "tasks"]);
+        let partners = f[2].children.as_ref().unwrap();
+        assert_eq!(names(partners), ["partner_permissions", "partner_app"]);
+        assert_eq!(names(partners[1].children.as_ref().unwrap()), ["id"]);
+    }
+
+    #[test]
+    fn ignores_modifiers_and_spaces() {
+        assert_eq!(names(&parse("id, name.limit(5) ,tasks").unwrap()), ["id", "name", "tasks"]);
+    }
+
+    #[test]
+    fn refuses_broken_syntax() {
+        for bad in ["a{b", "a}b", "{b}", "a,,b{", "a;b"] {
+            assert_eq!(parse(bad).map_err(|e| e.code), Err(100), "{bad}");
+        }
+    }
+
+    #[test]
+    fn refuses_deep_nesting_without_overflowing() {
+        let deep = "a{".repeat(100_000);
+        assert!(parse(&deep).is_err());
+    }
+}

@@ -1,0 +1,72 @@
+//! `GET /_wabagate/audit`: the audit log of access changes, for admins of the business. Not a
+//! Graph endpoint (Meta has none); it speaks Graph's conventions all the same.
+
+use model::rules::{self, Operation};
+use model::{GraphError, Verb};
+use serde_json::{Value, json};
+use store::AuditQuery;
+
+use crate::Ctx;
+use crate::paging::{self, DEFAULT_LIMIT, MAX_LIMIT};
+
+pub async fn list(ctx: &Ctx<'_>) -> Result<Value, GraphError> {
+    if ctx.verb != Verb::Get {
+        return Err(GraphError::unsupported(ctx.verb, "_wabagate/audit"));
+    }
+    let acting = ctx.acting()?;
+    let business = ctx.params.id("business")?.unwrap_or(acting.principal().business);
+    {
+        let world = ctx.service.world();
+        rules::authorize_business(
+            &world,
+            &acting.caller,
+            Verb::Get,
+            Operation::ReadAuditLog,
+            business,
+            business,
+            None,
+        )?;
+    }
+    let limit = match ctx.params.text("limit") {
+        None => DEFAULT_LIMIT,
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .map_err(|_| GraphError::invalid_param("Param limit must be an integer"))?
+            .clamp(1, MAX_LIMIT),
+    };
+    let before = ctx.params.text("after").filter(|s| !s.is_empty()).map(|c| paging::decode_cursor(&c)).transpose()?;
+    let query = AuditQuery {
+        business: Some(business),
+        actor: ctx.params.id("actor")?,
+        target: ctx.params.id("target")?,
+        before,
+        limit: limit + 1,
+    };
+    let mut events = ctx.service.audit_log(query).await?;
+    let more = events.len() > limit;
+    events.truncate(limit);
+    let mut out = json!({ "data": events });
+    if let (Some(first), Some(last)) = (events.first(), events.last()) {
+        let mut paging =
+            json!({"cursors": {"before": paging::encode_cursor(first.id), "after": paging::encode_cursor(last.id)}});
+        if more {
+            let links = ctx.links();
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in ctx.params.query_pairs() {
+                if k != "after" {
+                    query.append_pair(k, v);
+                }
+            }
+            if !ctx.params.query_pairs().iter().any(|(k, _)| k == "access_token") {
+                if let Some(t) = links.token {
+                    query.append_pair("access_token", t);
+                }
+            }
+            query.append_pair("after", &paging::encode_cursor(last.id));
+            paging["next"] = json!(format!("{}{}?{}", links.base_url, links.path, query.finish()));
+        }
+        out["paging"] = paging;
+    }
+    Ok(out)
+}

@@ -1,0 +1,89 @@
+//! Dispatch from `/{node}/{edge}` to the handler of the node's type.
+
+mod audit;
+mod business;
+mod system_user;
+mod tokens;
+mod waba;
+
+use model::{GraphError, GraphId, Kind, Verb};
+use serde_json::{Value, json};
+
+use crate::Ctx;
+use crate::render;
+
+pub fn success() -> Value {
+    json!({"success": true})
+}
+
+pub async fn dispatch(ctx: &mut Ctx<'_>, route: &[&str]) -> Result<Value, GraphError> {
+    match route {
+        ["debug_token"] => tokens::debug_token(ctx),
+        ["oauth", "access_token"] => tokens::exchange(ctx).await,
+        ["oauth", "revoke"] => tokens::revoke(ctx).await,
+        ["_wabagate", "audit"] => audit::list(ctx).await,
+        [node] => node_or_edge(ctx, node, None).await,
+        [node, edge] => node_or_edge(ctx, node, Some(edge)).await,
+        _ => Err(GraphError::unsupported(ctx.verb, &route.join("/"))),
+    }
+}
+
+async fn node_or_edge(ctx: &mut Ctx<'_>, node: &str, edge: Option<&str>) -> Result<Value, GraphError> {
+    let id = if node == "me" {
+        ctx.acting()?.principal().id
+    } else {
+        GraphId::parse(node).ok_or_else(|| GraphError::unknown_alias(node))?
+    };
+    let kind = ctx.service.world().kind(id);
+    match kind {
+        Some(Kind::Business) => business::handle(ctx, id, edge).await,
+        Some(Kind::SystemUser) => system_user::handle(ctx, id, edge).await,
+        Some(Kind::Waba) => waba::handle(ctx, id, edge).await,
+        Some(Kind::Person) => person(ctx, id, edge),
+        Some(Kind::App) => app(ctx, id, edge),
+        _ => Err(GraphError::unsupported(ctx.verb, node)),
+    }
+}
+
+/// Refuses an edge a node type does not have: an unknown name reads as a nonexisting field, a
+/// known one with the wrong method as an unsupported request.
+pub fn no_such_edge(ctx: &Ctx<'_>, id: GraphId, edge: &str, type_name: &str, edges: &[&str]) -> GraphError {
+    if edges.contains(&edge) {
+        GraphError::unknown_object(ctx.verb, id)
+    } else {
+        GraphError::nonexisting_field(edge, type_name)
+    }
+}
+
+/// A person (business user): visible to the people and system users of its business.
+fn person(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Value, GraphError> {
+    let acting = ctx.acting()?;
+    let world = ctx.service.world();
+    let p = world.person(id).ok_or_else(|| GraphError::unknown_object(ctx.verb, id))?;
+    if p.business != acting.principal().business {
+        return Err(GraphError::unknown_object(ctx.verb, id));
+    }
+    match (ctx.verb, edge) {
+        (Verb::Get, None) => render::person(&world, p).select(ctx.fields()),
+        (_, None) => Err(GraphError::unknown_object(ctx.verb, id)),
+        (_, Some(edge)) => Err(no_such_edge(ctx, id, edge, "BusinessUser", &[])),
+    }
+}
+
+/// An app: visible to the people and system users of the business that owns it.
+fn app(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Value, GraphError> {
+    let world = ctx.service.world();
+    let a = world.app(id).ok_or_else(|| GraphError::unknown_object(ctx.verb, id))?;
+    let visible = match ctx.auth()? {
+        service::Authenticated::App { app } => *app == id,
+        service::Authenticated::User { acting, .. } => acting.principal().business == a.business,
+    };
+    if !visible {
+        return Err(GraphError::unknown_object(ctx.verb, id));
+    }
+    match (ctx.verb, edge) {
+        (Verb::Get, None) => render::app(&world, a).select(ctx.fields()),
+        (_, None) => Err(GraphError::unknown_object(ctx.verb, id)),
+        (_, Some(edge)) => Err(no_such_edge(ctx, id, edge, "Application", &[])),
+    }
+}

@@ -1,0 +1,153 @@
+//! Cursor paging of edges: `{data, paging:{cursors:{before,after}, next, previous}}`, with
+//! `limit` (default 25, at most 100), `after`, `before`, and `summary=total_count`.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use model::GraphError;
+use serde_json::{Map, Value, json};
+
+use crate::params::{Params, parse_list_text};
+
+pub const DEFAULT_LIMIT: usize = 25;
+pub const MAX_LIMIT: usize = 100;
+
+/// Where a page's links point: this server's own address and the request's path.
+pub struct Links<'a> {
+    pub base_url: &'a str,
+    pub path: &'a str,
+    /// The caller's token, carried into `next` and `previous` so clients can follow them as-is.
+    pub token: Option<&'a str>,
+}
+
+pub fn encode_cursor(key: u64) -> String {
+    URL_SAFE_NO_PAD.encode(key.to_string())
+}
+
+pub fn decode_cursor(cursor: &str) -> Result<u64, GraphError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor.trim_end_matches('='))
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| GraphError::invalid_param("The cursor is invalid"))
+}
+
+fn limit(params: &Params) -> Result<usize, GraphError> {
+    match params.text("limit") {
+        None => Ok(DEFAULT_LIMIT),
+        Some(v) => match v.trim().parse::<i64>() {
+            Ok(n) if n >= 1 => Ok((n as usize).min(MAX_LIMIT)),
+            Ok(_) => Ok(DEFAULT_LIMIT),
+            Err(_) => Err(GraphError::invalid_param("Param limit must be an integer")),
+        },
+    }
+}
+
+/// Whether the request asks for `summary.total_count` (`summary=total_count`, or `summary=true`
+/// as the Python SDK sends it).
+pub fn wants_total(params: &Params) -> bool {
+    params
+        .text("summary")
+        .and_then(|s| parse_list_text(&s))
+        .is_some_and(|items| items.iter().any(|i| i == "total_count" || i == "true" || i == "1"))
+}
+
+/// One page of `items`, which are sorted by their key, with links to the pages around it.
+pub fn page(items: Vec<(u64, Value)>, params: &Params, links: &Links<'_>) -> Result<Value, GraphError> {
+    let limit = limit(params)?;
+    let total = items.len();
+    let (start, end) = if let Some(after) = params.text("after").filter(|s| !s.is_empty()) {
+        let key = decode_cursor(&after)?;
+        let start = items.partition_point(|(k, _)| *k <= key);
+        (start, (start + limit).min(total))
+    } else if let Some(before) = params.text("before").filter(|s| !s.is_empty()) {
+        let key = decode_cursor(&before)?;
+        let end = items.partition_point(|(k, _)| *k < key);
+        (end.saturating_sub(limit), end)
+    } else {
+        (0, limit.min(total))
+    };
+    let slice = &items[start..end];
+    let mut out = Map::new();
+    out.insert("data".into(), Value::Array(slice.iter().map(|(_, v)| v.clone()).collect()));
+    if let (Some((first, _)), Some((last, _))) = (slice.first(), slice.last()) {
+        let mut paging = Map::new();
+        paging.insert("cursors".into(), json!({"before": encode_cursor(*first), "after": encode_cursor(*last)}));
+        if start > 0 {
+            paging.insert("previous".into(), Value::String(link(params, links, "before", *first)));
+        }
+        if end < total {
+            paging.insert("next".into(), Value::String(link(params, links, "after", *last)));
+        }
+        out.insert("paging".into(), Value::Object(paging));
+    }
+    if wants_total(params) {
+        out.insert("summary".into(), json!({"total_count": total}));
+    }
+    Ok(Value::Object(out))
+}
+
+/// An absolute link to the page before or after `key`, with the original query parameters and
+/// the caller's token.
+fn link(params: &Params, links: &Links<'_>, direction: &str, key: u64) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    let mut has_token = false;
+    for (k, v) in params.query_pairs() {
+        if k == "after" || k == "before" {
+            continue;
+        }
+        has_token |= k == "access_token";
+        query.append_pair(k, v);
+    }
+    if let (false, Some(token)) = (has_token, links.token) {
+        query.append_pair("access_token", token);
+    }
+    query.append_pair(direction, &encode_cursor(key));
+    format!("{}{}?{}", links.base_url, links.path, query.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(n: u64) -> Vec<(u64, Value)> {
+        (1..=n).map(|i| (i * 10, json!({"id": (i * 10).to_string()}))).collect()
+    }
+
+    const LINKS: Links<'static> = Links { base_url: "http://127.0.0.1:1", path: "/v23.0/5/things", token: Some("T") };
+
+    #[test]
+    fn pages_forward_and_back_with_absolute_links() {
+        let p = Params::from_query("limit=2&fields=id");
+        let first = page(items(5), &p, &LINKS).unwrap();
+        assert_eq!(first["data"].as_array().unwrap().len(), 2);
+        assert!(first["paging"].get("previous").is_none());
+        let next = first["paging"]["next"].as_str().unwrap();
+        assert!(next.starts_with("http://127.0.0.1:1/v23.0/5/things?limit=2&fields=id&access_token=T&after="));
+        let after = first["paging"]["cursors"]["after"].as_str().unwrap();
+        let second = page(items(5), &Params::from_query(&format!("limit=2&after={after}")), &LINKS).unwrap();
+        assert_eq!(second["data"][0]["id"], "30");
+        assert!(second["paging"]["previous"].is_string());
+        let before = second["paging"]["cursors"]["before"].as_str().unwrap();
+        let back = page(items(5), &Params::from_query(&format!("limit=2&before={before}")), &LINKS).unwrap();
+        assert_eq!(back["data"][0]["id"], "10");
+        let last = page(items(5), &Params::from_query(&format!("limit=4&after={after}")), &LINKS).unwrap();
+        assert_eq!(last["data"].as_array().unwrap().len(), 3);
+        assert!(last["paging"].get("next").is_none());
+    }
+
+    #[test]
+    fn limits_are_clamped_and_checked() {
+        let all = page(items(150), &Params::from_query("limit=1000"), &LINKS).unwrap();
+        assert_eq!(all["data"].as_array().unwrap().len(), 100);
+        assert_eq!(page(items(3), &Params::from_query("limit=abc"), &LINKS).unwrap_err().code, 100);
+        assert_eq!(page(items(3), &Params::from_query("after=!!"), &LINKS).unwrap_err().code, 100);
+    }
+
+    #[test]
+    fn summary_counts_everything() {
+        let p = page(items(30), &Params::from_query("summary=total_count"), &LINKS).unwrap();
+        assert_eq!(p["summary"]["total_count"], 30);
+        assert!(page(items(3), &Params::from_query(""), &LINKS).unwrap().get("summary").is_none());
+    }
+}

@@ -1,0 +1,271 @@
+//! The objects of Business Manager that wabagate keeps (DESIGN.md §2).
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{GraphId, ScopeSet, TaskSet};
+
+/// Unix seconds.
+pub type Timestamp = i64;
+
+/// The base role of a person or system user. Meta's create call takes fifteen role names;
+/// reads only ever return these two.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Role {
+    Admin,
+    Employee,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "ADMIN",
+            Role::Employee => "EMPLOYEE",
+        }
+    }
+}
+
+/// A system user's or person's standing on the business's finances (credit lines).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum FinancePermission {
+    Editor,
+    Analyst,
+}
+
+impl FinancePermission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinancePermission::Editor => "Editor",
+            FinancePermission::Analyst => "Analyst",
+        }
+    }
+}
+
+/// The role names `POST /{business}/system_users` accepts, and what each becomes.
+pub const ROLE_PARAMS: [(&str, Role, Option<FinancePermission>); 15] = [
+    ("ADMIN", Role::Admin, None),
+    ("ADS_RIGHTS_REVIEWER", Role::Employee, None),
+    ("DEFAULT", Role::Employee, None),
+    ("DEVELOPER", Role::Employee, None),
+    ("EMPLOYEE", Role::Employee, None),
+    ("FINANCE_ANALYST", Role::Employee, Some(FinancePermission::Analyst)),
+    ("FINANCE_EDIT", Role::Employee, Some(FinancePermission::Editor)),
+    ("FINANCE_EDITOR", Role::Employee, Some(FinancePermission::Editor)),
+    ("FINANCE_VIEW", Role::Employee, Some(FinancePermission::Analyst)),
+    ("MANAGE", Role::Employee, None),
+    ("PARTNER_CENTER_ADMIN", Role::Employee, None),
+    ("PARTNER_CENTER_ANALYST", Role::Employee, None),
+    ("PARTNER_CENTER_EDUCATION", Role::Employee, None),
+    ("PARTNER_CENTER_MARKETING", Role::Employee, None),
+    ("PARTNER_CENTER_OPERATIONS", Role::Employee, None),
+];
+
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct Business {
+    pub id: GraphId,
+    pub name: String,
+    pub timezone_id: u32,
+    pub verification_status: String,
+    pub created_time: Timestamp,
+}
+
+/// A human account of a business (a "business user"), who signs in to the console.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct Person {
+    pub id: GraphId,
+    pub business: GraphId,
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    pub finance_permission: Option<FinancePermission>,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    pub created_time: Timestamp,
+}
+
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct App {
+    pub id: GraphId,
+    pub business: GraphId,
+    pub name: String,
+    pub secret: String,
+    pub require_appsecret_proof: bool,
+    pub created_time: Timestamp,
+}
+
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct SystemUser {
+    pub id: GraphId,
+    pub business: GraphId,
+    pub name: String,
+    pub role: Role,
+    pub finance_permission: Option<FinancePermission>,
+    /// The person or system user who created it; `None` for fixtures.
+    pub created_by: Option<GraphId>,
+    pub created_time: Timestamp,
+    /// Apps installed on this system user.
+    pub apps: BTreeSet<GraphId>,
+}
+
+/// A system-user access token. The token string itself is never kept: only its SHA-256.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct Token {
+    pub id: GraphId,
+    #[serde(with = "hex32")]
+    pub hash: [u8; 32],
+    pub system_user: GraphId,
+    pub app: GraphId,
+    pub scopes: ScopeSet,
+    pub issued_at: Timestamp,
+    /// `None`: never expires (debug_token says 0).
+    pub expires_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+}
+
+impl Token {
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+}
+
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct Waba {
+    pub id: GraphId,
+    pub owner: GraphId,
+    pub name: String,
+    pub currency: String,
+    pub timezone_id: String,
+    pub message_template_namespace: String,
+    pub account_review_status: String,
+    pub created_time: Timestamp,
+    /// The receiving credential of the attached credit line.
+    pub primary_funding_id: Option<GraphId>,
+}
+
+/// How a WABA is shared with a partner business.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ShareLevel {
+    /// Admin permission ("Full control"): every task.
+    Full,
+    /// Standard permission: developer-level tasks.
+    Standard,
+}
+
+impl ShareLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShareLevel::Full => "FULL",
+            ShareLevel::Standard => "STANDARD",
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct Share {
+    pub waba: GraphId,
+    pub partner: GraphId,
+    pub level: ShareLevel,
+    pub created_time: Timestamp,
+}
+
+/// The tasks a user (system user or person) was given on a WABA.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct Assignment {
+    pub waba: GraphId,
+    pub user: GraphId,
+    pub tasks: TaskSet,
+    pub assigned_time: Timestamp,
+}
+
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct PhoneNumber {
+    pub id: GraphId,
+    pub waba: GraphId,
+    pub display_phone_number: String,
+    pub verified_name: String,
+    pub status: String,
+    pub code_verification_status: String,
+    pub quality_rating: String,
+    pub created_time: Timestamp,
+}
+
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct MessageTemplate {
+    pub id: GraphId,
+    pub waba: GraphId,
+    pub name: String,
+    pub language: String,
+    pub category: String,
+    pub status: String,
+    pub parameter_format: String,
+    pub components: serde_json::Value,
+    pub created_time: Timestamp,
+}
+
+/// A partner's line of credit (ExtendedCredit).
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct CreditLine {
+    pub id: GraphId,
+    pub business: GraphId,
+    pub legal_entity_name: String,
+    pub currency: String,
+    pub created_time: Timestamp,
+}
+
+/// Who did something: a system user through a token, or a person through the console.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct Actor {
+    pub user: GraphId,
+    pub name: String,
+    /// The token used, when the actor came through the API.
+    pub token: Option<GraphId>,
+    /// `api`, `console`, `cli` or `system` (fixtures and the demo world).
+    pub via: String,
+}
+
+/// One change of access, as the audit log keeps it.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// A sequence number the store assigns: later events have larger ids.
+    #[serde(default)]
+    pub id: u64,
+    pub time: Timestamp,
+    /// The business whose access changed; admins of that business can read the event.
+    pub business: GraphId,
+    pub actor: Actor,
+    pub action: String,
+    pub target: GraphId,
+    pub target_type: String,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+mod hex32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        let mut out = String::with_capacity(64);
+        for b in v {
+            out.push_str(&format!("{b:02x}"));
+        }
+        s.serialize_str(&out)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let s = String::deserialize(d)?;
+        let bytes = s.as_bytes();
+        if bytes.len() != 64 {
+            return Err(serde::de::Error::custom("a token hash is 64 hex digits"));
+        }
+        let mut out = [0u8; 32];
+        for (i, chunk) in bytes.chunks(2).enumerate() {
+            let text = std::str::from_utf8(chunk).map_err(serde::de::Error::custom)?;
+            out[i] = u8::from_str_radix(text, 16).map_err(serde::de::Error::custom)?;
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,241 @@
+//! The one error type of wabagate, rendered as Meta's `{"error":{…}}` envelope by the wire layer.
+//! Each Graph code has one constructor here; `docs/errors.md` lists them and a test keeps the two
+//! in step.
+
+use std::fmt;
+
+use crate::{GraphId, Scope};
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct GraphError {
+    pub status: u16,
+    pub code: u32,
+    pub subcode: Option<u32>,
+    pub kind: &'static str,
+    pub message: String,
+    pub is_transient: bool,
+}
+
+pub const OAUTH: &str = "OAuthException";
+pub const METHOD: &str = "GraphMethodException";
+
+/// The HTTP verb as Meta names it in "Unsupported {verb} request".
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Verb {
+    Get,
+    Post,
+    Delete,
+}
+
+impl Verb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::Post => "post",
+            Verb::Delete => "delete",
+        }
+    }
+}
+
+impl GraphError {
+    fn new(status: u16, code: u32, subcode: Option<u32>, kind: &'static str, message: String) -> Self {
+        GraphError { status, code, subcode, kind, message, is_transient: false }
+    }
+
+    /// 104: no access token on a call that needs one.
+    pub fn missing_token() -> Self {
+        Self::new(400, 104, None, OAUTH, "An access token is required to request this resource.".into())
+    }
+
+    /// 190: a token that is not a token at all.
+    pub fn token_unparseable() -> Self {
+        Self::new(401, 190, None, OAUTH, "Invalid OAuth access token - Cannot parse access token".into())
+    }
+
+    /// 190/467: a well-formed token that this server never issued.
+    pub fn token_invalid() -> Self {
+        Self::new(
+            401,
+            190,
+            Some(467),
+            OAUTH,
+            "Error validating access token: The session is invalid because the user logged out.".into(),
+        )
+    }
+
+    /// 190/460: a token that was revoked (one token, or all of a system user's).
+    pub fn token_revoked() -> Self {
+        Self::new(
+            401,
+            190,
+            Some(460),
+            OAUTH,
+            "Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.".into(),
+        )
+    }
+
+    /// 190/463: a 60-day token past its expiry. The dates are rendered as Meta does, in Pacific time.
+    pub fn token_expired(expired_on: &str, now: &str) -> Self {
+        Self::new(
+            401,
+            190,
+            Some(463),
+            OAUTH,
+            format!("Error validating access token: Session has expired on {expired_on}. The current time is {now}."),
+        )
+    }
+
+    /// 100: the token's app requires appsecret_proof and none was sent.
+    pub fn proof_missing() -> Self {
+        Self::new(400, 100, None, METHOD, "API calls from the server require an appsecret_proof argument".into())
+    }
+
+    /// 100: an appsecret_proof that is not HMAC-SHA256(app secret, token).
+    pub fn proof_invalid() -> Self {
+        Self::new(400, 100, None, METHOD, "Invalid appsecret_proof provided in the API argument".into())
+    }
+
+    /// 10 or 200: the token lacks the endpoint's scope. WhatsApp endpoints answer code 10, as the
+    /// Cloud API does; Business Manager endpoints answer 200 naming the permission.
+    pub fn missing_scope(any_of: &[Scope]) -> Self {
+        let whatsapp = any_of.iter().all(|s| s.as_str().starts_with("whatsapp_"));
+        if whatsapp {
+            Self::new(403, 10, None, OAUTH, "(#10) Application does not have permission for this action".into())
+        } else {
+            let names: Vec<&str> = any_of.iter().map(|s| s.as_str()).collect();
+            Self::new(
+                403,
+                200,
+                None,
+                OAUTH,
+                format!("(#200) Requires {} permission to manage the object", names.join(" or ")),
+            )
+        }
+    }
+
+    /// 100/33: the object does not exist, the caller cannot see it, or it has no such operation.
+    pub fn unsupported(verb: Verb, id: &str) -> Self {
+        Self::new(
+            400,
+            100,
+            Some(33),
+            METHOD,
+            format!(
+                "Unsupported {} request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api",
+                verb.as_str()
+            ),
+        )
+    }
+
+    /// 803: a path segment that is not a numeric id nor a known node name.
+    pub fn unknown_alias(alias: &str) -> Self {
+        Self::new(404, 803, None, OAUTH, format!("(#803) Some of the aliases you requested do not exist: {alias}"))
+    }
+
+    /// 100: a field or edge the node type does not have.
+    pub fn nonexisting_field(field: &str, node_type: &str) -> Self {
+        Self::new(
+            400,
+            100,
+            None,
+            OAUTH,
+            format!("(#100) Tried accessing nonexisting field ({field}) on node type ({node_type})"),
+        )
+    }
+
+    /// 100: a required parameter is absent.
+    pub fn missing_param(name: &str) -> Self {
+        Self::new(400, 100, None, OAUTH, format!("(#100) The parameter {name} is required"))
+    }
+
+    /// 100: a parameter has a value the endpoint does not take.
+    pub fn invalid_param(detail: impl fmt::Display) -> Self {
+        Self::new(400, 100, None, OAUTH, format!("(#100) {detail}"))
+    }
+
+    /// 200: the caller can see the object but may not do this to it.
+    pub fn permission(detail: Option<&str>) -> Self {
+        let message = match detail {
+            Some(d) => format!("(#200) Permissions error: {d}"),
+            None => "(#200) Permissions error".into(),
+        };
+        Self::new(403, 200, None, OAUTH, message)
+    }
+
+    /// 3962: a scope name that is not a permission a system-user token can carry.
+    pub fn invalid_scope() -> Self {
+        Self::new(400, 3962, None, OAUTH, "Provided permission is not valid. Check your spelling and syntax.".into())
+    }
+
+    /// 100: debug_token called with a token of another app than the inspected one.
+    pub fn app_mismatch() -> Self {
+        Self::new(400, 100, None, OAUTH, "(#100) The App_id in the input_token did not match the Viewing App".into())
+    }
+
+    /// 101: an oauth call names an app that does not exist.
+    pub fn invalid_client_id() -> Self {
+        Self::new(400, 101, None, OAUTH, "Error validating application. Invalid application ID.".into())
+    }
+
+    /// 1: an oauth call with the wrong app secret.
+    pub fn invalid_client_secret() -> Self {
+        Self::new(400, 1, None, OAUTH, "Error validating client secret.".into())
+    }
+
+    /// 110: a user id that names no system user or person.
+    pub fn invalid_user(id: &str) -> Self {
+        Self::new(400, 110, None, OAUTH, format!("(#110) Invalid user id: {id}"))
+    }
+
+    /// 2: the store could not complete the operation; nothing was changed, retry.
+    pub fn transient() -> Self {
+        let mut e =
+            Self::new(503, 2, None, OAUTH, "An unexpected error has occurred. Please retry your request later.".into());
+        e.is_transient = true;
+        e
+    }
+
+    /// 100/33 for a node kind and an id, as rendered for reads of objects that are not there.
+    pub fn unknown_object(verb: Verb, id: GraphId) -> Self {
+        Self::unsupported(verb, &id.to_string())
+    }
+
+    /// One example of every constructor, for the error catalogue in `docs/errors.md`.
+    pub fn catalogue() -> Vec<(&'static str, GraphError)> {
+        vec![
+            ("missing_token", Self::missing_token()),
+            ("token_unparseable", Self::token_unparseable()),
+            ("token_invalid", Self::token_invalid()),
+            ("token_revoked", Self::token_revoked()),
+            ("token_expired", Self::token_expired("{date}", "{now}")),
+            ("proof_missing", Self::proof_missing()),
+            ("proof_invalid", Self::proof_invalid()),
+            ("missing_scope (WhatsApp)", Self::missing_scope(&[Scope::WHATSAPP_BUSINESS_MANAGEMENT])),
+            ("missing_scope (Business)", Self::missing_scope(&[Scope::BUSINESS_MANAGEMENT])),
+            ("unsupported", Self::unsupported(Verb::Get, "{id}")),
+            ("unknown_alias", Self::unknown_alias("{alias}")),
+            ("nonexisting_field", Self::nonexisting_field("{field}", "{type}")),
+            ("missing_param", Self::missing_param("{name}")),
+            ("invalid_param", Self::invalid_param("{detail}")),
+            ("permission", Self::permission(None)),
+            ("invalid_scope", Self::invalid_scope()),
+            ("app_mismatch", Self::app_mismatch()),
+            ("invalid_client_id", Self::invalid_client_id()),
+            ("invalid_client_secret", Self::invalid_client_secret()),
+            ("invalid_user", Self::invalid_user("{id}")),
+            ("transient", Self::transient()),
+        ]
+    }
+}
+
+impl fmt::Display for GraphError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (code {}", self.message, self.code)?;
+        if let Some(s) = self.subcode {
+            write!(f, ", subcode {s}")?;
+        }
+        write!(f, ")")
+    }
+}
+
+impl std::error::Error for GraphError {}

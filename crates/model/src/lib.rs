@@ -1,0 +1,17 @@
+//! wabagate's model: the entities of Business Manager, task and scope sets, the in-memory
+//! world every authorization is answered from, and the rules table. Pure: no IO, no async.
+
+pub mod entity;
+pub mod error;
+mod ids;
+pub mod rules;
+mod scope;
+mod task;
+pub mod world;
+
+pub use entity::*;
+pub use error::{GraphError, Verb};
+pub use ids::GraphId;
+pub use scope::{SCOPES, Scope, ScopeSet};
+pub use task::{Task, TaskSet};
+pub use world::{Change, Kind, Principal, UserKind, World};

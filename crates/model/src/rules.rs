@@ -1,0 +1,443 @@
+//! The access rules of DESIGN.md §3, as one table. `docs/access-rules.md` embeds
+//! [`rules_markdown`]'s output and a test keeps the two identical.
+
+use crate::error::Verb;
+use crate::world::{Principal, World};
+use crate::{GraphError, GraphId, Role, Scope, ScopeSet, ShareLevel, Task, TaskSet};
+
+use Task::*;
+
+/// What `DEVELOP` implies, and so also the cap of a STANDARD share.
+pub const DEVELOP_IMPLIES: TaskSet = TaskSet::of(&[
+    Develop,
+    ViewTemplates,
+    ManageTemplates,
+    ViewPhoneAssets,
+    ManagePhone,
+    ManagePhoneAssets,
+    ManageExtensions,
+    Messaging,
+    ViewInsights,
+]);
+
+/// Task implication (our reading of Meta's docs): holding the left task means holding the right set.
+pub const IMPLIES: [(Task, TaskSet); 5] = [
+    (Manage, TaskSet::ALL),
+    (Develop, DEVELOP_IMPLIES),
+    (ManageTemplates, TaskSet::of(&[ViewTemplates])),
+    (ManagePhone, TaskSet::of(&[ViewPhoneAssets])),
+    (ManagePhoneAssets, TaskSet::of(&[ViewPhoneAssets])),
+];
+
+/// How a user's business reaches a WABA; each route caps the tasks that can be held through it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Route {
+    Owned,
+    Shared(ShareLevel),
+}
+
+impl Route {
+    pub fn cap(self) -> TaskSet {
+        match self {
+            Route::Owned | Route::Shared(ShareLevel::Full) => TaskSet::ALL,
+            Route::Shared(ShareLevel::Standard) => DEVELOP_IMPLIES,
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Route::Owned => "owned by the business",
+            Route::Shared(ShareLevel::Full) => "shared with the business with FULL access",
+            Route::Shared(ShareLevel::Standard) => "shared with the business with STANDARD access",
+        }
+    }
+}
+
+/// The route by which `business` reaches `waba`, if any.
+pub fn route(world: &World, business: GraphId, waba: GraphId) -> Option<Route> {
+    let w = world.waba(waba)?;
+    if w.owner == business {
+        return Some(Route::Owned);
+    }
+    world.share(waba, business).map(|s| Route::Shared(s.level))
+}
+
+/// The tasks a user holds on a WABA before the route's cap: its assignment expanded by
+/// implication, or, for an admin without an assignment there, every task. An assignment on an
+/// admin overrides the default (Meta: "per-WABA partial access can override that").
+pub fn granted_tasks(world: &World, user: &Principal, waba: GraphId) -> TaskSet {
+    match world.assignment(waba, user.id) {
+        Some(a) => a.tasks.expand(),
+        None if user.role == Role::Admin => TaskSet::ALL,
+        None => TaskSet::EMPTY,
+    }
+}
+
+/// The tasks a user can exercise on a WABA: granted tasks within the cap of its business's route.
+pub fn effective_tasks(world: &World, user: &Principal, waba: GraphId) -> TaskSet {
+    match route(world, user.business, waba) {
+        Some(r) => granted_tasks(world, user, waba).intersect(r.cap()),
+        None => TaskSet::EMPTY,
+    }
+}
+
+/// Every operation a rule guards.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Operation {
+    ReadBusiness,
+    ListSystemUsers,
+    ReadSystemUser,
+    ManageSystemUsers,
+    InstallApp,
+    ManageTokens,
+    ListWabas,
+    ReadAuditLog,
+    ReadWaba,
+    UpdateWaba,
+    ReadAssignedUsers,
+    ManageAssignedUsers,
+    ReadPhoneNumbers,
+    ManagePhone,
+    ReadTemplates,
+    ManageTemplates,
+    SendMessages,
+    ManageSubscribedApps,
+    ReadCost,
+    ReadInsights,
+    ShareCredit,
+}
+
+/// Who in the caller's business may perform a business-level operation.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Who {
+    /// Any person or system user of the business.
+    Member,
+    /// The system user the operation targets, or an admin.
+    SelfOrAdmin,
+    /// Admins only.
+    Admin,
+}
+
+/// What an operation is checked against.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Target {
+    /// The business (or a system user of it): the caller must belong to it.
+    Business(Who),
+    /// A WABA: the caller must hold one of `tasks`, effective through its business's route
+    /// (`capped`) or as granted (`!capped`, for administering users), and be an admin if `admin`.
+    Waba { tasks: TaskSet, capped: bool, admin: bool },
+}
+
+pub struct Rule {
+    pub op: Operation,
+    pub endpoints: &'static str,
+    /// The token must carry one of these.
+    pub scopes: &'static [Scope],
+    pub target: Target,
+}
+
+const BM: &[Scope] = &[Scope::BUSINESS_MANAGEMENT];
+const WBM: &[Scope] = &[Scope::WHATSAPP_BUSINESS_MANAGEMENT];
+const WBM_OR_BM: &[Scope] = &[Scope::WHATSAPP_BUSINESS_MANAGEMENT, Scope::BUSINESS_MANAGEMENT];
+const MESSAGING: &[Scope] = &[Scope::WHATSAPP_BUSINESS_MESSAGING];
+
+const fn waba(tasks: &[Task]) -> Target {
+    Target::Waba { tasks: TaskSet::of(tasks), capped: true, admin: false }
+}
+
+const ANY_TASK: Target = Target::Waba { tasks: TaskSet::ALL, capped: true, admin: false };
+
+/// The rules table.
+pub const RULES: [Rule; 21] = [
+    Rule {
+        op: Operation::ReadBusiness,
+        endpoints: "GET /{business}",
+        scopes: BM,
+        target: Target::Business(Who::Member),
+    },
+    Rule {
+        op: Operation::ListSystemUsers,
+        endpoints: "GET /{business}/system_users",
+        scopes: BM,
+        target: Target::Business(Who::Member),
+    },
+    Rule {
+        op: Operation::ReadSystemUser,
+        endpoints: "GET /{system-user}, GET /{system-user}/assigned_whatsapp_business_accounts",
+        scopes: BM,
+        target: Target::Business(Who::Member),
+    },
+    Rule {
+        op: Operation::ManageSystemUsers,
+        endpoints: "POST /{business}/system_users (create, rename)",
+        scopes: BM,
+        target: Target::Business(Who::Admin),
+    },
+    Rule {
+        op: Operation::InstallApp,
+        endpoints: "POST /{system-user}/applications",
+        scopes: BM,
+        target: Target::Business(Who::SelfOrAdmin),
+    },
+    Rule {
+        op: Operation::ManageTokens,
+        endpoints: "POST, DELETE /{system-user}/access_tokens",
+        scopes: BM,
+        target: Target::Business(Who::SelfOrAdmin),
+    },
+    Rule {
+        op: Operation::ListWabas,
+        endpoints: "GET /{business}/owned_whatsapp_business_accounts, GET /{business}/client_whatsapp_business_accounts",
+        scopes: BM,
+        target: Target::Business(Who::Member),
+    },
+    Rule {
+        op: Operation::ReadAuditLog,
+        endpoints: "GET /_wabagate/audit",
+        scopes: BM,
+        target: Target::Business(Who::Admin),
+    },
+    Rule { op: Operation::ReadWaba, endpoints: "GET /{waba}", scopes: WBM_OR_BM, target: ANY_TASK },
+    Rule { op: Operation::UpdateWaba, endpoints: "POST /{waba}", scopes: WBM, target: waba(&[Manage]) },
+    Rule {
+        op: Operation::ReadAssignedUsers,
+        endpoints: "GET /{waba}/assigned_users",
+        scopes: WBM_OR_BM,
+        target: ANY_TASK,
+    },
+    Rule {
+        op: Operation::ManageAssignedUsers,
+        endpoints: "POST, DELETE /{waba}/assigned_users",
+        scopes: BM,
+        target: Target::Waba { tasks: TaskSet::of(&[ManageUsers]), capped: false, admin: true },
+    },
+    Rule {
+        op: Operation::ReadPhoneNumbers,
+        endpoints: "GET /{waba}/phone_numbers, GET /{phone}",
+        scopes: WBM,
+        target: waba(&[ViewPhoneAssets]),
+    },
+    Rule {
+        op: Operation::ManagePhone,
+        endpoints: "POST /{phone}/register, deregister, request_code, verify_code, settings",
+        scopes: WBM,
+        target: waba(&[ManagePhone]),
+    },
+    Rule {
+        op: Operation::ReadTemplates,
+        endpoints: "GET /{waba}/message_templates, GET /{template}",
+        scopes: WBM,
+        target: waba(&[ViewTemplates]),
+    },
+    Rule {
+        op: Operation::ManageTemplates,
+        endpoints: "POST, DELETE /{waba}/message_templates, POST /{template}",
+        scopes: WBM,
+        target: waba(&[ManageTemplates]),
+    },
+    Rule {
+        op: Operation::SendMessages,
+        endpoints: "POST /{phone}/messages",
+        scopes: MESSAGING,
+        target: waba(&[Messaging]),
+    },
+    Rule {
+        op: Operation::ManageSubscribedApps,
+        endpoints: "POST, DELETE /{waba}/subscribed_apps",
+        scopes: WBM,
+        target: waba(&[Develop]),
+    },
+    Rule {
+        op: Operation::ReadCost,
+        endpoints: "pricing and conversation analytics fields of /{waba}",
+        scopes: WBM,
+        target: waba(&[ViewCost]),
+    },
+    Rule {
+        op: Operation::ReadInsights,
+        endpoints: "template analytics fields of /{waba}",
+        scopes: WBM,
+        target: waba(&[ViewInsights]),
+    },
+    Rule {
+        op: Operation::ShareCredit,
+        endpoints: "POST /{credit}/whatsapp_credit_sharing_and_attach",
+        scopes: BM,
+        target: waba(&[ManageBilling]),
+    },
+];
+
+pub fn rule(op: Operation) -> &'static Rule {
+    RULES.iter().find(|r| r.op == op).expect("every operation has a rule")
+}
+
+/// Who calls: a principal, with the scopes of its token (`None` for a person in the console,
+/// whose session is not scoped).
+#[derive(Clone, Copy, Debug)]
+pub struct Caller {
+    pub principal: Principal,
+    pub scopes: Option<ScopeSet>,
+}
+
+/// Proof that a caller may perform `op` on a business. Only [`authorize_business`] makes one.
+#[derive(Debug)]
+pub struct BusinessAccess {
+    business: GraphId,
+    op: Operation,
+}
+
+impl BusinessAccess {
+    pub fn business(&self) -> GraphId {
+        self.business
+    }
+    pub fn op(&self) -> Operation {
+        self.op
+    }
+}
+
+/// Proof that a caller may perform `op` on a WABA. Only [`authorize_waba`] makes one.
+#[derive(Debug)]
+pub struct WabaAccess {
+    waba: GraphId,
+    op: Operation,
+    effective: TaskSet,
+}
+
+impl WabaAccess {
+    pub fn waba(&self) -> GraphId {
+        self.waba
+    }
+    pub fn op(&self) -> Operation {
+        self.op
+    }
+    /// The caller's effective tasks on the WABA.
+    pub fn effective(&self) -> TaskSet {
+        self.effective
+    }
+}
+
+fn check_scope(caller: &Caller, rule: &Rule) -> Result<(), GraphError> {
+    match caller.scopes {
+        Some(held) if !held.intersects(ScopeSet::of(rule.scopes)) => Err(GraphError::missing_scope(rule.scopes)),
+        _ => Ok(()),
+    }
+}
+
+/// Checks a business-level operation. `object` is the node named in the path (the business or
+/// one of its system users), `subject` the system user the operation acts on, if any.
+pub fn authorize_business(
+    world: &World,
+    caller: &Caller,
+    verb: Verb,
+    op: Operation,
+    business: GraphId,
+    object: GraphId,
+    subject: Option<GraphId>,
+) -> Result<BusinessAccess, GraphError> {
+    let rule = rule(op);
+    let Target::Business(who) = rule.target else { panic!("{op:?} is not a business operation") };
+    check_scope(caller, rule)?;
+    if world.business(business).is_none() || caller.principal.business != business {
+        return Err(GraphError::unknown_object(verb, object));
+    }
+    let admin = caller.principal.role == Role::Admin;
+    let allowed = match who {
+        Who::Member => true,
+        Who::Admin => admin,
+        Who::SelfOrAdmin => admin || subject == Some(caller.principal.id),
+    };
+    if !allowed {
+        return Err(GraphError::permission(Some(&format!(
+            "only an admin of business {business} can do this{}",
+            if who == Who::SelfOrAdmin { " for another system user" } else { "" }
+        ))));
+    }
+    Ok(BusinessAccess { business, op })
+}
+
+/// Checks a WABA-level operation (DESIGN.md §3, steps 3 and 4).
+pub fn authorize_waba(
+    world: &World,
+    caller: &Caller,
+    verb: Verb,
+    op: Operation,
+    waba: GraphId,
+) -> Result<WabaAccess, GraphError> {
+    let rule = rule(op);
+    let Target::Waba { tasks, capped, admin } = rule.target else { panic!("{op:?} is not a WABA operation") };
+    check_scope(caller, rule)?;
+    let user = &caller.principal;
+    let effective = effective_tasks(world, user, waba);
+    if effective.is_empty() {
+        return Err(GraphError::unknown_object(verb, waba));
+    }
+    if admin && user.role != Role::Admin {
+        return Err(GraphError::permission(Some(&format!(
+            "only an admin system user or admin of a business that can reach WhatsApp Business Account {waba} can do this"
+        ))));
+    }
+    let held = if capped { effective } else { granted_tasks(world, user, waba) };
+    if !held.intersects(tasks) {
+        return Err(GraphError::permission(Some(&format!(
+            "this needs one of the tasks {tasks} on WhatsApp Business Account {waba}; the user holds {}",
+            if effective.is_empty() { "none".to_string() } else { effective.to_string() }
+        ))));
+    }
+    Ok(WabaAccess { waba, op, effective })
+}
+
+/// Checks that `tasks` can be held by a user of `business` on `waba`: the business must reach
+/// the WABA, and the tasks (with what they imply) must lie within the route's cap.
+pub fn check_grant(world: &World, business: GraphId, waba: GraphId, tasks: TaskSet) -> Result<(), GraphError> {
+    let Some(route) = route(world, business, waba) else {
+        return Err(GraphError::permission(Some(&format!(
+            "WhatsApp Business Account {waba} is neither owned by nor shared with business {business}"
+        ))));
+    };
+    let cap = route.cap();
+    let beyond: TaskSet = tasks.iter().filter(|t| !TaskSet::of(&[*t]).expand().is_subset_of(cap)).collect();
+    if beyond.is_empty() {
+        return Ok(());
+    }
+    let granular = cap.minus(TaskSet::of(&[Manage]));
+    Err(GraphError::permission(Some(&format!(
+        "{beyond} cannot be assigned on WhatsApp Business Account {waba}: it is {}, which allows only {granular}. Assign those tasks instead",
+        route.describe()
+    ))))
+}
+
+/// The rules table as Markdown, for `docs/access-rules.md`.
+pub fn rules_markdown() -> String {
+    let mut out = String::from("| endpoint | scope (any of) | who may call |\n|---|---|---|\n");
+    for r in &RULES {
+        let scopes: Vec<&str> = r.scopes.iter().map(|s| s.as_str()).collect();
+        let who = match r.target {
+            Target::Business(Who::Member) => "any person or system user of the business".to_string(),
+            Target::Business(Who::SelfOrAdmin) => "the system user itself, or an admin of its business".to_string(),
+            Target::Business(Who::Admin) => "an admin of the business".to_string(),
+            Target::Waba { tasks, capped, admin } => {
+                let tasks = if tasks == TaskSet::ALL { "any task".to_string() } else { format!("task {tasks}") };
+                let how = if capped { "effective" } else { "granted (before the route's cap)" };
+                let admin = if admin { "an admin holding " } else { "a user holding " };
+                format!("{admin}{tasks} on the WABA, {how}")
+            }
+        };
+        out.push_str(&format!("| {} | {} | {} |\n", r.endpoints, scopes.join(", "), who));
+    }
+    out
+}
+
+/// The implication table and the route caps as Markdown, for `docs/access-rules.md`.
+pub fn implications_markdown() -> String {
+    let mut out = String::from("| holding | implies |\n|---|---|\n");
+    for (task, implied) in IMPLIES {
+        out.push_str(&format!("| {task} | {} |\n", implied.minus(TaskSet::of(&[task]))));
+    }
+    out.push_str("\n| route | cap |\n|---|---|\n");
+    for route in [Route::Owned, Route::Shared(ShareLevel::Full), Route::Shared(ShareLevel::Standard)] {
+        let cap = route.cap();
+        let cap = if cap == TaskSet::ALL { "every task".to_string() } else { cap.to_string() };
+        out.push_str(&format!("| {} | {cap} |\n", route.describe()));
+    }
+    out
+}

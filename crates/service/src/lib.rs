@@ -1,0 +1,231 @@
+//! wabagate's operations. The world lives in memory behind a lock and answers every
+//! authorization; each write is checked against it, committed to the store in one transaction,
+//! and only then applied to memory. The Graph wire and the console both go through here.
+
+pub mod clock;
+pub mod fixtures;
+mod ops;
+pub mod secrets;
+mod usage;
+
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use model::rules::Caller;
+use model::{Actor, AuditEvent, Change, GraphError, GraphId, Principal, Timestamp, Token, World};
+use store::Store;
+
+pub use clock::Clock;
+pub use ops::{Authenticated, DebugTokenInput, MintRequest, Refreshed};
+
+/// How a change reached wabagate, as the audit log records it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Via {
+    Api,
+    Console,
+    System,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Api => "api",
+            Via::Console => "console",
+            Via::System => "system",
+        }
+    }
+}
+
+/// A caller about to act: who, with which token, and through what.
+#[derive(Clone, Copy, Debug)]
+pub struct Acting {
+    pub caller: Caller,
+    pub token: Option<GraphId>,
+    pub via: Via,
+}
+
+impl Acting {
+    pub fn principal(&self) -> &Principal {
+        &self.caller.principal
+    }
+}
+
+pub struct Service {
+    world: RwLock<World>,
+    store: Arc<dyn Store>,
+    writes: tokio::sync::Mutex<()>,
+    usage: usage::Usage,
+    clock: Arc<Clock>,
+}
+
+/// One write under construction: the changes and audit events it will commit, and the ids it
+/// has taken so far.
+pub struct Tx<'w> {
+    world: &'w World,
+    now: Timestamp,
+    changes: Vec<Change>,
+    audit: Vec<AuditEvent>,
+    taken: HashSet<GraphId>,
+}
+
+impl<'w> Tx<'w> {
+    pub fn world(&self) -> &'w World {
+        self.world
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// A fresh 16-digit id no object has.
+    pub fn new_id(&mut self) -> GraphId {
+        use rand::Rng;
+        loop {
+            let id = GraphId(rand::rng().random_range(1_000_000_000_000_000..10_000_000_000_000_000));
+            if self.world.kind(id).is_none() && self.taken.insert(id) {
+                return id;
+            }
+        }
+    }
+
+    pub fn change(&mut self, change: Change) {
+        self.changes.push(change);
+    }
+
+    /// Records an access change in the audit log, in the same transaction as the change.
+    #[allow(clippy::too_many_arguments)]
+    pub fn audit(
+        &mut self,
+        acting: &Acting,
+        business: GraphId,
+        action: &str,
+        target: GraphId,
+        target_type: &str,
+        before: Option<serde_json::Value>,
+        after: Option<serde_json::Value>,
+    ) {
+        let actor = Actor {
+            user: acting.principal().id,
+            name: self.world.user_name(acting.principal().id).unwrap_or_default().to_string(),
+            token: acting.token,
+            via: acting.via.as_str().to_string(),
+        };
+        self.audit.push(AuditEvent {
+            id: 0,
+            time: self.now,
+            business,
+            actor,
+            action: action.to_string(),
+            target,
+            target_type: target_type.to_string(),
+            before,
+            after,
+        });
+    }
+}
+
+impl Service {
+    /// Loads the world from the store into memory.
+    pub fn open(store: Arc<dyn Store>, clock: Arc<Clock>) -> Result<Service, store::StoreError> {
+        let mut world = World::default();
+        for change in store.load()? {
+            world.apply(&change);
+        }
+        Ok(Service {
+            world: RwLock::new(world),
+            store,
+            writes: tokio::sync::Mutex::new(()),
+            usage: usage::Usage::default(),
+            clock,
+        })
+    }
+
+    /// The world, for reads. Hold the guard briefly and never across an await.
+    pub fn world(&self) -> RwLockReadGuard<'_, World> {
+        self.world.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub fn clock(&self) -> &Arc<Clock> {
+        &self.clock
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Runs one write: `build` checks the request against the current world and describes the
+    /// changes; they are committed to the store, then applied to memory. Writes are serialised,
+    /// so what `build` saw is still true when the changes land.
+    pub async fn write<R>(&self, build: impl FnOnce(&mut Tx<'_>) -> Result<R, GraphError>) -> Result<R, GraphError> {
+        let _serial = self.writes.lock().await;
+        let (result, changes, audit) = {
+            let world = self.world();
+            let mut tx =
+                Tx { world: &world, now: self.now(), changes: Vec::new(), audit: Vec::new(), taken: HashSet::new() };
+            let result = build(&mut tx)?;
+            (result, tx.changes, tx.audit)
+        };
+        if changes.is_empty() && audit.is_empty() {
+            return Ok(result);
+        }
+        let changes = self.commit(changes, audit).await?;
+        let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
+        for change in &changes {
+            world.apply(change);
+        }
+        Ok(result)
+    }
+
+    async fn commit(&self, changes: Vec<Change>, audit: Vec<AuditEvent>) -> Result<Vec<Change>, GraphError> {
+        let store = self.store.clone();
+        let outcome = tokio::task::spawn_blocking(move || store.commit(&changes, &audit).map(|()| changes)).await;
+        match outcome {
+            Ok(Ok(changes)) => Ok(changes),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "store commit failed; nothing was changed");
+                Err(GraphError::transient())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "store commit task failed; nothing was changed");
+                Err(GraphError::transient())
+            }
+        }
+    }
+
+    /// Notes that a token was used; written to the store later, coalesced.
+    fn note_use(&self, token: &Token) {
+        self.usage.note(token.id, self.now());
+    }
+
+    /// Writes the coalesced token last-use times to the store and the world.
+    pub async fn flush_usage(&self) -> Result<(), GraphError> {
+        let uses = self.usage.take();
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let _serial = self.writes.lock().await;
+        let changes = self.commit(vec![Change::TokensUsed { uses }], Vec::new()).await?;
+        let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
+        for change in &changes {
+            world.apply(change);
+        }
+        Ok(())
+    }
+
+    /// Audit events an admin of `business` may read, newest first.
+    pub async fn audit_log(&self, query: store::AuditQuery) -> Result<Vec<AuditEvent>, GraphError> {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.audit(&query)).await {
+            Ok(Ok(events)) => Ok(events),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "reading the audit log failed");
+                Err(GraphError::transient())
+            }
+            Err(_) => Err(GraphError::transient()),
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Starting and stopping a wabagate server: open the store, load the world, seed it when empty,
+//! write bootstrap.json, and serve the Graph API. The binary and the testkit both start here.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use service::fixtures::{Fixtures, Seeded, demo};
+use service::{Clock, Service};
+use store::SqliteStore;
+
+/// How often coalesced token last-use times are written to the store.
+pub const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
+
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub data: PathBuf,
+    pub fixtures: Option<PathBuf>,
+    pub clock: Arc<Clock>,
+}
+
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// A running server.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub graph_url: String,
+    pub service: Arc<Service>,
+    /// What this start seeded (the first start on an empty store only).
+    pub seeded: Option<Seeded>,
+    /// The contents of bootstrap.json.
+    pub bootstrap: Value,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+pub const BOOTSTRAP_FILE: &str = "bootstrap.json";
+pub const DATABASE_FILE: &str = "wabagate.db";
+
+/// Opens the store under `cfg.data`, seeds it if empty, and starts serving.
+pub async fn start(cfg: ServeConfig) -> Result<Server, StartError> {
+    std::fs::create_dir_all(&cfg.data)
+        .map_err(|e| StartError(format!("cannot create the data directory {}: {e}", cfg.data.display())))?;
+    let fixtures = match &cfg.fixtures {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| StartError(format!("cannot read fixtures {}: {e}", path.display())))?;
+            Some(Fixtures::parse(&text).map_err(|e| StartError(format!("{}: {e}", path.display())))?)
+        }
+        None => None,
+    };
+    let db = cfg.data.join(DATABASE_FILE);
+    let store =
+        SqliteStore::open(&db).map_err(|e| StartError(format!("cannot open the store {}: {e}", db.display())))?;
+    let service = Arc::new(
+        Service::open(Arc::new(store), cfg.clock.clone())
+            .map_err(|e| StartError(format!("cannot load the store: {e}")))?,
+    );
+
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| StartError(format!("cannot listen on {}: {e}", cfg.listen)))?;
+    let addr = listener.local_addr().map_err(|e| StartError(e.to_string()))?;
+    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
+    let graph_url = if addr.is_ipv6() {
+        format!("http://[{host}]:{}", addr.port())
+    } else {
+        format!("http://{host}:{}", addr.port())
+    };
+
+    let seeded = service.seed_if_empty(fixtures.as_ref()).await.map_err(|e| StartError(e.to_string()))?;
+    let bootstrap_path = cfg.data.join(BOOTSTRAP_FILE);
+    let bootstrap = match &seeded {
+        Some(s) => {
+            let b = bootstrap_json(&graph_url, s, fixtures.is_some());
+            write_private(&bootstrap_path, &b)?;
+            b
+        }
+        None => std::fs::read_to_string(&bootstrap_path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null),
+    };
+
+    let (shutdown, mut stop) = tokio::sync::watch::channel(false);
+    let app = graph::router(service.clone());
+    let flusher = service.clone();
+    let mut flush_stop = shutdown.subscribe();
+    let task = tokio::spawn(async move {
+        let flush = tokio::spawn(async move {
+            let mut every = tokio::time::interval(USAGE_FLUSH_INTERVAL);
+            loop {
+                tokio::select! {
+                    _ = every.tick() => { let _ = flusher.flush_usage().await; }
+                    _ = flush_stop.changed() => break,
+                }
+            }
+        });
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "the server stopped with an error");
+        }
+        let _ = flush.await;
+    });
+    Ok(Server { addr, graph_url, service, seeded, bootstrap, shutdown, task })
+}
+
+impl Server {
+    /// Stops accepting, finishes requests in flight, and flushes token last-use times.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+        if let Err(e) = self.service.flush_usage().await {
+            tracing::warn!(error = %e, "could not flush token last-use times");
+        }
+    }
+}
+
+/// bootstrap.json: for the demo world exactly the documented keys; for fixtures the ids of
+/// every keyed object and the generated secrets.
+fn bootstrap_json(graph_url: &str, s: &Seeded, from_fixtures: bool) -> Value {
+    if from_fixtures {
+        return json!({
+            "graph_url": graph_url,
+            "ids": s.ids,
+            "tokens": s.tokens,
+            "app_secrets": s.app_secrets,
+        });
+    }
+    let id = |key: &str| s.ids.get(key).map(|i| i.to_string()).unwrap_or_default();
+    json!({
+        "graph_url": graph_url,
+        "business_id": id(demo::PARTNER),
+        "app_id": id(demo::APP),
+        "app_secret": s.app_secrets.get(demo::APP),
+        "admin_system_user_id": id(demo::ADMIN),
+        "admin_token": s.tokens.get(demo::ADMIN_TOKEN),
+        "person_email": "admin@acme.example",
+        "person_password": s.passwords.get(demo::PERSON),
+        "waba_id": id(demo::WABA),
+        "phone_number_id": id(demo::PHONE),
+        "client_business_id": id(demo::CLIENT),
+        "client_waba_id": id(demo::CLIENT_WABA),
+        "extended_credit_id": id(demo::CREDIT),
+    })
+}
+
+/// Writes a file only its owner can read, atomically.
+fn write_private(path: &Path, value: &Value) -> Result<(), StartError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("json.tmp");
+    let text = serde_json::to_string_pretty(value).expect("JSON values serialise");
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.write_all(b"\n")?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| StartError(format!("cannot write {}: {e}", path.display())))
+}

@@ -1,0 +1,128 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use serde_json::Value;
+
+/// wabagate: Meta Business Manager's system users, tokens and WhatsApp Business Account
+/// delegation, wire-compatible with the Graph API.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the Graph API.
+    ///
+    /// On an empty store it creates the demo world (or the world of --fixtures) and writes
+    /// DIR/bootstrap.json (mode 0600) with its ids and the admin token.
+    #[command(
+        after_help = "Examples:\n  wabagate serve\n  wabagate serve --listen 0.0.0.0:8787 --data /var/lib/wabagate\n  wabagate serve --fixtures docs/fixtures.example.toml --data ./ci-data"
+    )]
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "WABAGATE_LISTEN", default_value = "127.0.0.1:8787")]
+        listen: SocketAddr,
+        /// Data directory: the SQLite store and bootstrap.json.
+        #[arg(long, env = "WABAGATE_DATA", default_value = "./wabagate-data")]
+        data: PathBuf,
+        /// A TOML file declaring the world to create on an empty store, instead of the demo world.
+        #[arg(long, env = "WABAGATE_FIXTURES")]
+        fixtures: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    match cli.command {
+        Command::Serve { listen, data, fixtures } => runtime.block_on(serve(listen, data, fixtures)),
+    }
+}
+
+async fn serve(listen: SocketAddr, data: PathBuf, fixtures: Option<PathBuf>) -> ExitCode {
+    let cfg =
+        wabagate::ServeConfig { listen, data: data.clone(), fixtures, clock: Arc::new(service::Clock::default()) };
+    let server = match wabagate::start(cfg).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("wabagate: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    welcome(&server, &data);
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.stop().await;
+    ExitCode::SUCCESS
+}
+
+fn welcome(server: &wabagate::Server, data: &std::path::Path) {
+    let b = &server.bootstrap;
+    let s = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
+    println!("wabagate is listening on {}", server.graph_url);
+    println!("  data directory   {}", data.display());
+    if b.get("business_id").is_some() {
+        println!("  business         {}", s("business_id"));
+        println!("  app              {}", s("app_id"));
+        println!("  admin system user {}", s("admin_system_user_id"));
+        println!("  WABA             {}  (phone number {})", s("waba_id"), s("phone_number_id"));
+        println!("  client business  {}  (WABA {}, shared FULL)", s("client_business_id"), s("client_waba_id"));
+        println!("  credit line      {}", s("extended_credit_id"));
+    }
+    match &server.seeded {
+        Some(seeded) if b.get("admin_token").is_some() => {
+            println!();
+            println!("First start: a demo world was created. These secrets are shown once (also in");
+            println!("{}, mode 0600):", data.join(wabagate::BOOTSTRAP_FILE).display());
+            println!("  admin token      {}", s("admin_token"));
+            println!("  app secret       {}", s("app_secret"));
+            println!("  console sign-in  {} / {}", s("person_email"), s("person_password"));
+            let _ = seeded;
+        }
+        Some(seeded) => {
+            println!();
+            println!("First start: the fixtures' world was created ({} objects named).", seeded.ids.len());
+            println!(
+                "Generated tokens and secrets are in {} (mode 0600).",
+                data.join(wabagate::BOOTSTRAP_FILE).display()
+            );
+        }
+        None => println!(
+            "  (existing store; ids and the admin token are in {})",
+            data.join(wabagate::BOOTSTRAP_FILE).display()
+        ),
+    }
+    println!();
+    println!("Try: curl -s \"{}/v23.0/me?access_token=$TOKEN\"", server.graph_url);
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
