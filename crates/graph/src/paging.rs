@@ -89,7 +89,7 @@ pub fn page(items: Vec<(u64, Value)>, params: &Params, links: &Links<'_>) -> Res
 
 /// An absolute link to the page before or after `key`, with the original query parameters and
 /// the caller's token.
-fn link(params: &Params, links: &Links<'_>, direction: &str, key: u64) -> String {
+pub fn link(params: &Params, links: &Links<'_>, direction: &str, key: u64) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     let mut has_token = false;
     for (k, v) in params.query_pairs() {

@@ -389,16 +389,20 @@ impl Builder {
             Some(id) if id.0 > i64::MAX as u64 => return err(format!("{what} '{key}': id {id} is too large")),
             Some(id) if self.taken.contains(&id) => return err(format!("{what} '{key}': id {id} is used twice")),
             Some(id) => id,
-            None => loop {
-                let id = GraphId(rand::rng().random_range(1_000_000_000_000_000..10_000_000_000_000_000));
-                if !self.taken.contains(&id) {
-                    break id;
-                }
-            },
+            None => self.fresh_id(),
         };
         self.taken.insert(id);
         self.seeded.ids.insert(key.to_string(), id);
         Ok(id)
+    }
+
+    fn fresh_id(&mut self) -> GraphId {
+        loop {
+            let id = GraphId(rand::rng().random_range(1_000_000_000_000_000..10_000_000_000_000_000));
+            if self.taken.insert(id) {
+                return id;
+            }
+        }
     }
 
     fn lookup(&self, what: &str, reference: &str) -> Result<GraphId, FixtureError> {
@@ -512,8 +516,11 @@ impl Builder {
                 Some(_) => return err(format!("{what}: value must be EAA followed by 64 letters or digits")),
                 None => secrets::new_token(),
             };
-            let id = self.id("token", &t.key, None)?;
-            self.seeded.tokens.insert(t.key.clone(), raw.clone());
+            // Tokens are not nodes: their keys name them in bootstrap.json's `tokens` only.
+            if self.seeded.tokens.insert(t.key.clone(), raw.clone()).is_some() {
+                return err(format!("{what}: the key is used twice"));
+            }
+            let id = self.fresh_id();
             self.changes.push(Change::Token(Token {
                 id,
                 hash: secrets::token_hash(&raw),

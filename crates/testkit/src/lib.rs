@@ -1,1 +1,274 @@
-pub fn x() {}
+//! A real wabagate server for tests: the same start-up as `wabagate serve`, on a free loopback
+//! port, over a store in a temporary directory, with an HTTP client that reads replies the way
+//! Graph clients do.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::Value;
+use service::Clock;
+
+pub struct TestServer {
+    server: Option<wabagate::Server>,
+    dir: tempfile::TempDir,
+    fixtures: Option<PathBuf>,
+    clock: Arc<Clock>,
+    client: reqwest::Client,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// bootstrap.json, as the server wrote it.
+    pub bootstrap: Value,
+}
+
+/// One HTTP reply: its status and JSON body.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The body of a 200 reply; panics with the body otherwise.
+    #[track_caller]
+    pub fn ok(&self) -> &Value {
+        assert_eq!(self.status, 200, "expected 200, got {}: {}", self.status, self.body);
+        assert!(self.body.get("error").is_none(), "error body on 200: {}", self.body);
+        &self.body
+    }
+
+    /// Asserts a Graph error: HTTP status, code and subcode, and the envelope's required fields.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: u64, subcode: Option<u64>) -> &Value {
+        let e = &self.body["error"];
+        assert_eq!(
+            (self.status, e["code"].as_u64(), e["error_subcode"].as_u64()),
+            (status, Some(code), subcode),
+            "unexpected reply: {} {}",
+            self.status,
+            self.body
+        );
+        assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "no message: {}", self.body);
+        assert!(e["type"].as_str().is_some_and(|m| !m.is_empty()), "no type: {}", self.body);
+        assert!(e["fbtrace_id"].as_str().is_some_and(|m| !m.is_empty()), "no fbtrace_id: {}", self.body);
+        e
+    }
+
+    /// The `data` array of a list reply.
+    #[track_caller]
+    pub fn data(&self) -> &Vec<Value> {
+        self.ok()["data"].as_array().expect("a list reply has data")
+    }
+
+    /// The ids in the `data` array of a list reply.
+    #[track_caller]
+    pub fn ids(&self) -> Vec<String> {
+        self.data().iter().map(|i| i["id"].as_str().expect("items have ids").to_string()).collect()
+    }
+}
+
+impl TestServer {
+    /// A server over a fresh store with the demo world.
+    pub async fn start() -> TestServer {
+        Self::boot(tempfile::tempdir().expect("a temp dir"), None, Arc::new(Clock::default())).await
+    }
+
+    /// A server over a fresh store with the world of these fixtures (TOML).
+    pub async fn with_fixtures(toml: &str) -> TestServer {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("fixtures.toml");
+        std::fs::write(&path, toml).expect("fixtures written");
+        Self::boot(dir, Some(path), Arc::new(Clock::default())).await
+    }
+
+    /// A server with the demo world over a store the test supplies (a wrapper that watches the
+    /// calls the server makes, say).
+    pub async fn start_with_store(store: impl FnOnce(&std::path::Path) -> Arc<dyn store::Store>) -> TestServer {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).expect("a data dir");
+        let store = store(&data.join(wabagate::DATABASE_FILE));
+        let clock = Arc::new(Clock::default());
+        let cfg = Self::config(&dir, None, &clock);
+        let server = wabagate::start_with_store(cfg, store).await.expect("the server starts");
+        Self::running(server, dir, None, clock)
+    }
+
+    fn config(dir: &tempfile::TempDir, fixtures: Option<PathBuf>, clock: &Arc<Clock>) -> wabagate::ServeConfig {
+        wabagate::ServeConfig {
+            listen: "127.0.0.1:0".parse().expect("an address"),
+            data: dir.path().join("data"),
+            fixtures,
+            clock: clock.clone(),
+        }
+    }
+
+    async fn boot(dir: tempfile::TempDir, fixtures: Option<PathBuf>, clock: Arc<Clock>) -> TestServer {
+        let server = wabagate::start(Self::config(&dir, fixtures.clone(), &clock)).await.expect("the server starts");
+        Self::running(server, dir, fixtures, clock)
+    }
+
+    fn running(
+        server: wabagate::Server,
+        dir: tempfile::TempDir,
+        fixtures: Option<PathBuf>,
+        clock: Arc<Clock>,
+    ) -> TestServer {
+        TestServer {
+            url: server.graph_url.clone(),
+            bootstrap: server.bootstrap.clone(),
+            server: Some(server),
+            dir,
+            fixtures,
+            clock,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// Stops the server and starts a new one over the same store (on a new port).
+    pub async fn restart(mut self) -> TestServer {
+        if let Some(s) = self.server.take() {
+            s.stop().await;
+        }
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("a temp dir"));
+        Self::boot(dir, self.fixtures.take(), self.clock.clone()).await
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Moves the server's clock forward.
+    pub fn advance_clock(&self, secs: i64) {
+        self.clock.advance(secs);
+    }
+
+    pub fn service(&self) -> &service::Service {
+        &self.server.as_ref().expect("running").service
+    }
+
+    /// A string value of bootstrap.json (ids, tokens, secrets).
+    #[track_caller]
+    pub fn b(&self, key: &str) -> String {
+        self.bootstrap[key].as_str().unwrap_or_else(|| panic!("bootstrap has no {key}")).to_string()
+    }
+
+    /// The admin token of the demo world.
+    pub fn admin(&self) -> String {
+        self.b("admin_token")
+    }
+
+    /// An absolute URL for a Graph path, versioned.
+    pub fn graph(&self, path: &str) -> String {
+        format!("{}/v23.0/{}", self.url, path.trim_start_matches('/'))
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
+        let res = req.send().await.expect("the server answers");
+        let status = res.status().as_u16();
+        let text = res.text().await.expect("a body");
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        Reply { status, body }
+    }
+
+    fn with_token(params: &[(&str, &str)], token: Option<&str>) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        if let Some(t) = token {
+            out.push(("access_token".into(), t.into()));
+        }
+        out
+    }
+
+    /// GET with query parameters and the token in the query.
+    pub async fn get(&self, path: &str, token: Option<&str>, params: &[(&str, &str)]) -> Reply {
+        self.send(self.client.get(self.graph(path)).query(&Self::with_token(params, token))).await
+    }
+
+    /// GET of an absolute URL, as a client following `paging.next` does.
+    pub async fn get_url(&self, url: &str) -> Reply {
+        self.send(self.client.get(url)).await
+    }
+
+    /// POST with a form body, the token in the query (as the Python SDK does).
+    pub async fn post(&self, path: &str, token: Option<&str>, form: &[(&str, &str)]) -> Reply {
+        self.send(self.client.post(self.graph(path)).query(&Self::with_token(&[], token)).form(form)).await
+    }
+
+    /// POST with a JSON body and a Bearer token (as the Node SDK and pywa do).
+    pub async fn post_json(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.send(self.client.post(self.graph(path)).bearer_auth(token).json(&body)).await
+    }
+
+    /// DELETE with query parameters.
+    pub async fn delete(&self, path: &str, token: Option<&str>, params: &[(&str, &str)]) -> Reply {
+        self.send(self.client.delete(self.graph(path)).query(&Self::with_token(params, token))).await
+    }
+
+    /// A raw request, for tests of the wire itself.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    pub async fn send_raw(&self, req: reqwest::RequestBuilder) -> Reply {
+        self.send(req).await
+    }
+
+    /// Creates a system user with the admin token; returns its id.
+    pub async fn create_system_user(&self, name: &str, role: &str) -> String {
+        let r = self
+            .post(
+                &format!("{}/system_users", self.b("business_id")),
+                Some(&self.admin()),
+                &[("name", name), ("role", role)],
+            )
+            .await;
+        r.ok()["id"].as_str().expect("an id").to_string()
+    }
+
+    /// Installs the demo app on a system user and mints it a token with these scopes.
+    pub async fn mint(&self, system_user: &str, scopes: &str) -> String {
+        let admin = self.admin();
+        self.post(&format!("{system_user}/applications"), Some(&admin), &[("business_app", &self.b("app_id"))])
+            .await
+            .ok();
+        let proof = appsecret_proof(&self.b("app_secret"), &admin);
+        let r = self
+            .post(
+                &format!("{system_user}/access_tokens"),
+                Some(&admin),
+                &[("business_app", &self.b("app_id")), ("scope", scopes), ("appsecret_proof", &proof)],
+            )
+            .await;
+        r.ok()["access_token"].as_str().expect("a token").to_string()
+    }
+
+    /// An employee system user with a token of these scopes: (id, token).
+    pub async fn employee(&self, name: &str, scopes: &str) -> (String, String) {
+        let id = self.create_system_user(name, "EMPLOYEE").await;
+        let token = self.mint(&id, scopes).await;
+        (id, token)
+    }
+
+    /// Assigns tasks on a WABA with the admin token.
+    pub async fn assign(&self, waba: &str, user: &str, tasks: &str) -> Reply {
+        self.post(&format!("{waba}/assigned_users"), Some(&self.admin()), &[("user", user), ("tasks", tasks)]).await
+    }
+}
+
+/// `hex(HMAC-SHA256(app_secret, token))`, computed here independently of the server.
+pub fn appsecret_proof(app_secret: &str, token: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(app_secret.as_bytes()).expect("any key");
+    mac.update(token.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            // Tests end without awaiting; stop in the background of the test's runtime.
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(s.stop());
+            }
+        }
+    }
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use service::fixtures::{Fixtures, Seeded, demo};
 use service::{Clock, Service};
-use store::SqliteStore;
+use store::{SqliteStore, Store};
 
 /// How often coalesced token last-use times are written to the store.
 pub const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
@@ -48,8 +48,18 @@ pub struct Server {
 pub const BOOTSTRAP_FILE: &str = "bootstrap.json";
 pub const DATABASE_FILE: &str = "wabagate.db";
 
-/// Opens the store under `cfg.data`, seeds it if empty, and starts serving.
+/// Opens the SQLite store under `cfg.data`, seeds it if empty, and starts serving.
 pub async fn start(cfg: ServeConfig) -> Result<Server, StartError> {
+    std::fs::create_dir_all(&cfg.data)
+        .map_err(|e| StartError(format!("cannot create the data directory {}: {e}", cfg.data.display())))?;
+    let db = cfg.data.join(DATABASE_FILE);
+    let store =
+        SqliteStore::open(&db).map_err(|e| StartError(format!("cannot open the store {}: {e}", db.display())))?;
+    start_with_store(cfg, Arc::new(store)).await
+}
+
+/// Starts serving over a store already opened (tests wrap the store to watch it).
+pub async fn start_with_store(cfg: ServeConfig, store: Arc<dyn Store>) -> Result<Server, StartError> {
     std::fs::create_dir_all(&cfg.data)
         .map_err(|e| StartError(format!("cannot create the data directory {}: {e}", cfg.data.display())))?;
     let fixtures = match &cfg.fixtures {
@@ -60,12 +70,8 @@ pub async fn start(cfg: ServeConfig) -> Result<Server, StartError> {
         }
         None => None,
     };
-    let db = cfg.data.join(DATABASE_FILE);
-    let store =
-        SqliteStore::open(&db).map_err(|e| StartError(format!("cannot open the store {}: {e}", db.display())))?;
     let service = Arc::new(
-        Service::open(Arc::new(store), cfg.clock.clone())
-            .map_err(|e| StartError(format!("cannot load the store: {e}")))?,
+        Service::open(store, cfg.clock.clone()).map_err(|e| StartError(format!("cannot load the store: {e}")))?,
     );
 
     let listener = tokio::net::TcpListener::bind(cfg.listen)

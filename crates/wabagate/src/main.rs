@@ -70,23 +70,23 @@ fn welcome(server: &wabagate::Server, data: &std::path::Path) {
     let b = &server.bootstrap;
     let s = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
     println!("wabagate is listening on {}", server.graph_url);
-    println!("  data directory   {}", data.display());
+    println!("  data directory    {}", data.display());
     if b.get("business_id").is_some() {
-        println!("  business         {}", s("business_id"));
-        println!("  app              {}", s("app_id"));
+        println!("  business          {}", s("business_id"));
+        println!("  app               {}", s("app_id"));
         println!("  admin system user {}", s("admin_system_user_id"));
-        println!("  WABA             {}  (phone number {})", s("waba_id"), s("phone_number_id"));
-        println!("  client business  {}  (WABA {}, shared FULL)", s("client_business_id"), s("client_waba_id"));
-        println!("  credit line      {}", s("extended_credit_id"));
+        println!("  WABA              {}  (phone number {})", s("waba_id"), s("phone_number_id"));
+        println!("  client business   {}  (WABA {}, shared FULL)", s("client_business_id"), s("client_waba_id"));
+        println!("  credit line       {}", s("extended_credit_id"));
     }
     match &server.seeded {
         Some(seeded) if b.get("admin_token").is_some() => {
             println!();
             println!("First start: a demo world was created. These secrets are shown once (also in");
             println!("{}, mode 0600):", data.join(wabagate::BOOTSTRAP_FILE).display());
-            println!("  admin token      {}", s("admin_token"));
-            println!("  app secret       {}", s("app_secret"));
-            println!("  console sign-in  {} / {}", s("person_email"), s("person_password"));
+            println!("  admin token       {}", s("admin_token"));
+            println!("  app secret        {}", s("app_secret"));
+            println!("  console sign-in   {} / {}", s("person_email"), s("person_password"));
             let _ = seeded;
         }
         Some(seeded) => {

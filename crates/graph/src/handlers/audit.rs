@@ -51,20 +51,7 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, GraphError> {
         let mut paging =
             json!({"cursors": {"before": paging::encode_cursor(first.id), "after": paging::encode_cursor(last.id)}});
         if more {
-            let links = ctx.links();
-            let mut query = form_urlencoded::Serializer::new(String::new());
-            for (k, v) in ctx.params.query_pairs() {
-                if k != "after" {
-                    query.append_pair(k, v);
-                }
-            }
-            if !ctx.params.query_pairs().iter().any(|(k, _)| k == "access_token") {
-                if let Some(t) = links.token {
-                    query.append_pair("access_token", t);
-                }
-            }
-            query.append_pair("after", &paging::encode_cursor(last.id));
-            paging["next"] = json!(format!("{}{}?{}", links.base_url, links.path, query.finish()));
+            paging["next"] = json!(paging::link(&ctx.params, &ctx.links(), "after", last.id));
         }
         out["paging"] = paging;
     }

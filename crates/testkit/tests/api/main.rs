@@ -1,0 +1,13 @@
+//! Black-box tests of the Graph API: each test starts a real server on a free port over a fresh
+//! store and speaks HTTP to it, asserting what a client sees on the wire.
+
+mod assignments;
+mod audit;
+mod docs;
+mod fixtures;
+mod memory;
+mod persistence;
+mod system_users;
+mod tokens;
+mod wire;
+mod worlds;
