@@ -37,6 +37,17 @@ pub fn envelope(e: &GraphError, fbtrace_id: &str) -> Value {
     if e.is_transient {
         inner.insert("is_transient".into(), json!(true));
     }
+    if let Some(extra) = &e.extra {
+        if let Some(title) = &extra.user_title {
+            inner.insert("error_user_title".into(), json!(title));
+        }
+        if let Some(msg) = &extra.user_msg {
+            inner.insert("error_user_msg".into(), json!(msg));
+        }
+        if let Some(details) = &extra.details {
+            inner.insert("error_data".into(), json!({"messaging_product": "whatsapp", "details": details}));
+        }
+    }
     inner.insert("fbtrace_id".into(), json!(fbtrace_id));
     json!({ "error": inner })
 }

@@ -123,6 +123,14 @@ impl Node {
 fn narrow(v: Value, children: Option<&[Field]>) -> Value {
     let Some(children) = children else { return v };
     match v {
+        // A nested edge (`partners{partner_app}`) narrows the items of its `data`.
+        Value::Object(mut map)
+            if map.get("data").is_some_and(Value::is_array) && !children.iter().any(|c| c.name == "data") =>
+        {
+            let data = map.remove("data").unwrap_or_default();
+            map.insert("data".into(), narrow(data, Some(children)));
+            Value::Object(map)
+        }
         Value::Object(map) => {
             let mut out = Map::new();
             for c in children {

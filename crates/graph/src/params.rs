@@ -96,6 +96,34 @@ impl Params {
         self.id(name)?.ok_or_else(|| GraphError::missing_param(name))
     }
 
+    /// A parameter holding JSON: a JSON value of a JSON body, or JSON text of a form.
+    pub fn json(&self, name: &str) -> Option<Result<Value, serde_json::Error>> {
+        match self.values.get(name)? {
+            Param::Json(Value::String(s)) | Param::Text(s) => Some(serde_json::from_str(s)),
+            Param::Json(v) => Some(Ok(v.clone())),
+        }
+    }
+
+    /// The whole parameter set as one JSON object (a Cloud API message body).
+    pub fn as_json(&self) -> Value {
+        Value::Object(
+            self.values
+                .iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Param::Json(v) => v.clone(),
+                        // Form fields holding JSON objects (`text={"body":"hi"}`) are read as JSON.
+                        Param::Text(s) => match serde_json::from_str::<Value>(s) {
+                            Ok(v @ Value::Object(_)) => v,
+                            _ => Value::String(s.clone()),
+                        },
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        )
+    }
+
     /// A boolean, as `true`/`false`, `1`/`0` or a JSON boolean.
     pub fn bool(&self, name: &str) -> Result<Option<bool>, GraphError> {
         let v = match self.values.get(name) {

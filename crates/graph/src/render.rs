@@ -1,6 +1,6 @@
 //! Nodes as Graph shows them: every field a node type has, with its default fields.
 
-use model::rules::{self, Route};
+use model::rules;
 use model::{App, Assignment, Business, GraphId, Person, SystemUser, Waba, World};
 use serde_json::{Map, Value, json};
 use service::clock::graph_datetime;
@@ -140,7 +140,15 @@ const WABA_FIELDS: &[&str] = &[
     "marketing_messages_lite_api_status",
     "template_auto_archival_enabled",
     "tasks",
+    "analytics",
+    "conversation_analytics",
+    "pricing_analytics",
+    "template_analytics",
 ];
+
+/// WABA fields that read costs (VIEW_COST) or insights (VIEW_INSIGHTS).
+pub const COST_FIELDS: &[&str] = &["conversation_analytics", "pricing_analytics"];
+pub const INSIGHT_FIELDS: &[&str] = &["analytics", "template_analytics"];
 
 /// A WABA as `viewer_business` sees it; `tasks` are shown when listed under a user.
 pub fn waba(
@@ -181,6 +189,11 @@ pub fn waba(
             ("marketing_messages_lite_api_status", json!("INELIGIBLE")),
             ("template_auto_archival_enabled", json!(false)),
             ("tasks", tasks.unwrap_or(Value::Null)),
+            // wabagate delivers no messages, so there is nothing to count; the shapes are Meta's.
+            ("analytics", json!({"phone_numbers": [], "granularity": "DAY", "data_points": []})),
+            ("conversation_analytics", json!({"data": [{"data_points": []}]})),
+            ("pricing_analytics", json!({"data": [{"data_points": []}]})),
+            ("template_analytics", json!({"data": [{"granularity": "DAILY", "data_points": []}]})),
         ]),
     }
 }
@@ -188,7 +201,7 @@ pub fn waba(
 /// One entry of `GET /{waba}/assigned_users`: the tasks as assigned, and those assignable.
 pub fn assigned_user(world: &World, a: &Assignment) -> Node {
     let principal = world.principal(a.user);
-    let permitted = principal.and_then(|p| rules::route(world, p.business, a.waba)).map(Route::cap).unwrap_or_default();
+    let permitted = principal.and_then(|p| rules::cap(world, p.business, a.waba)).unwrap_or_default();
     Node {
         type_name: "AssignedUser",
         known: &["id", "name", "tasks", "permitted_tasks", "business", "user_type"],
@@ -200,6 +213,277 @@ pub fn assigned_user(world: &World, a: &Assignment) -> Node {
             ("permitted_tasks", json!(permitted)),
             ("business", principal.map(|p| id_name(world, p.business)).unwrap_or(Value::Null)),
             ("user_type", principal.map(|p| json!(p.kind.as_str())).unwrap_or(Value::Null)),
+        ]),
+    }
+}
+
+fn app_ref(world: &World, id: GraphId) -> Value {
+    json!({"id": id, "name": world.app(id).map(|a| a.name.clone()), "link": app_link(id)})
+}
+
+pub fn solution(world: &World, s: &model::Solution) -> Node {
+    Node {
+        type_name: "WhatsAppBusinessSolution",
+        known: &["id", "name", "status", "status_for_pending_request", "owner_app", "owner_permissions", "partners"],
+        defaults: &["id", "name", "status"],
+        values: map(vec![
+            ("id", json!(s.id)),
+            ("name", json!(s.name)),
+            ("status", json!(s.status)),
+            ("status_for_pending_request", json!(s.status_for_pending_request)),
+            ("owner_app", app_ref(world, s.owner_app)),
+            ("owner_permissions", json!(s.owner_permissions)),
+            (
+                "partners",
+                json!({"data": [{
+                    "id": s.partner_app,
+                    "partner_app": app_ref(world, s.partner_app),
+                    "partner_permissions": s.partner_permissions,
+                }]}),
+            ),
+        ]),
+    }
+}
+
+pub fn credit_line(world: &World, c: &model::CreditLine) -> Node {
+    let owner = world.business(c.business);
+    let allocated: Vec<&model::AllocationConfig> =
+        world.allocations_of(c.id).filter(|a| a.request_status == "ACTIVE").collect();
+    Node {
+        type_name: "ExtendedCredit",
+        known: &[
+            "id",
+            "legal_entity_name",
+            "owner_business",
+            "owner_business_name",
+            "credit_type",
+            "allocated_amount",
+            "balance",
+            "credit_available",
+            "max_balance",
+            "online_max_balance",
+            "is_access_revoked",
+            "is_automated_experience",
+            "receiving_credit_allocation_config",
+        ],
+        defaults: &["id", "legal_entity_name"],
+        values: map(vec![
+            ("id", json!(c.id)),
+            ("legal_entity_name", json!(c.legal_entity_name)),
+            ("owner_business", id_name(world, c.business)),
+            ("owner_business_name", json!(owner.map(|b| b.name.clone()))),
+            ("credit_type", json!("CREDIT_LINE")),
+            ("allocated_amount", json!({"amount": "0.00", "currency": c.currency, "offsetted_amount": "0"})),
+            ("balance", json!({"amount": "0.00", "currency": c.currency, "offsetted_amount": "0"})),
+            ("credit_available", json!({"amount": "0.00", "currency": c.currency, "offsetted_amount": "0"})),
+            ("max_balance", json!({"amount": "0.00", "currency": c.currency, "offsetted_amount": "0"})),
+            ("online_max_balance", json!({"amount": "0.00", "currency": c.currency, "offsetted_amount": "0"})),
+            ("is_access_revoked", json!(false)),
+            ("is_automated_experience", json!(false)),
+            (
+                "receiving_credit_allocation_config",
+                allocated.first().map(|a| json!({"id": a.id})).unwrap_or(Value::Null),
+            ),
+        ]),
+    }
+}
+
+pub fn allocation(world: &World, a: &model::AllocationConfig) -> Node {
+    let owning = world.credit_line(a.credit_line).map(|c| c.business);
+    Node {
+        type_name: "ExtendedCreditAllocationConfig",
+        known: &[
+            "id",
+            "owning_business",
+            "owning_credential",
+            "receiving_business",
+            "receiving_credential",
+            "currency_amount",
+            "liability_type",
+            "partition_type",
+            "send_bill_to",
+            "request_status",
+        ],
+        defaults: &["id"],
+        values: map(vec![
+            ("id", json!(a.id)),
+            ("owning_business", owning.map(|b| id_name(world, b)).unwrap_or(Value::Null)),
+            ("owning_credential", json!({"id": a.credit_line})),
+            ("receiving_business", id_name(world, a.receiving_business)),
+            ("receiving_credential", json!({"id": a.receiving_credential})),
+            ("currency_amount", json!({"amount": "0.00", "currency": a.currency, "offsetted_amount": "0"})),
+            ("liability_type", json!("Normal")),
+            ("partition_type", json!("FIXED")),
+            ("send_bill_to", json!("Advertiser")),
+            ("request_status", json!(a.request_status)),
+        ]),
+    }
+}
+
+/// Dial code and ISO country of a displayed number (`+1 555…` → ("1", "US")).
+fn country(display: &str) -> (Option<String>, Option<&'static str>) {
+    const CODES: [(&str, &str); 24] = [
+        ("1", "US"),
+        ("7", "RU"),
+        ("20", "EG"),
+        ("27", "ZA"),
+        ("31", "NL"),
+        ("33", "FR"),
+        ("34", "ES"),
+        ("39", "IT"),
+        ("44", "GB"),
+        ("49", "DE"),
+        ("52", "MX"),
+        ("54", "AR"),
+        ("55", "BR"),
+        ("57", "CO"),
+        ("61", "AU"),
+        ("62", "ID"),
+        ("63", "PH"),
+        ("65", "SG"),
+        ("81", "JP"),
+        ("90", "TR"),
+        ("91", "IN"),
+        ("234", "NG"),
+        ("254", "KE"),
+        ("971", "AE"),
+    ];
+    let digits: String = display.trim_start_matches('+').chars().take_while(|c| c.is_ascii_digit()).collect();
+    let found = CODES.iter().filter(|(code, _)| digits.starts_with(code)).max_by_key(|(code, _)| code.len());
+    match found {
+        Some((code, iso)) => (Some(code.to_string()), Some(iso)),
+        None => (None, None),
+    }
+}
+
+pub const PHONE_DEFAULTS: &[&str] =
+    &["verified_name", "code_verification_status", "display_phone_number", "quality_rating", "id"];
+pub const PHONE_NODE_DEFAULTS: &[&str] = &["id", "display_phone_number", "verified_name", "quality_rating"];
+
+pub fn phone_number(p: &model::PhoneNumber) -> Node {
+    let (dial, iso) = country(&p.display_phone_number);
+    let connected = p.status == "CONNECTED";
+    Node {
+        type_name: "WhatsAppBusinessPhoneNumber",
+        known: &[
+            "id",
+            "verified_name",
+            "display_phone_number",
+            "conversational_automation",
+            "status",
+            "quality_rating",
+            "quality_score",
+            "webhook_configuration",
+            "name_status",
+            "new_name_status",
+            "code_verification_status",
+            "account_mode",
+            "is_on_biz_app",
+            "is_official_business_account",
+            "is_pin_enabled",
+            "is_preverified_number",
+            "search_visibility",
+            "platform_type",
+            "throughput",
+            "eligibility_for_api_business_global_search",
+            "health_status",
+            "certificate",
+            "new_certificate",
+            "last_onboarded_time",
+            "country_code",
+            "country_dial_code",
+            "whatsapp_business_manager_messaging_limit",
+            "messaging_limit_tier",
+            "host_platform",
+            "unified_cert_status",
+        ],
+        defaults: PHONE_DEFAULTS,
+        values: map(vec![
+            ("id", json!(p.id)),
+            ("verified_name", json!(p.verified_name)),
+            ("display_phone_number", json!(p.display_phone_number)),
+            ("status", json!(p.status)),
+            ("quality_rating", json!(p.quality_rating)),
+            ("quality_score", json!({"score": p.quality_rating})),
+            ("name_status", json!("APPROVED")),
+            ("new_name_status", json!("NONE")),
+            ("code_verification_status", json!(p.code_verification_status)),
+            ("account_mode", json!("LIVE")),
+            ("is_on_biz_app", json!(false)),
+            ("is_official_business_account", json!(false)),
+            ("is_pin_enabled", json!(p.pin_hash.is_some())),
+            ("is_preverified_number", json!(false)),
+            ("search_visibility", json!("VISIBLE")),
+            ("platform_type", json!(if connected { "CLOUD_API" } else { "NOT_APPLICABLE" })),
+            ("host_platform", json!(if connected { "CLOUD_API" } else { "NOT_APPLICABLE" })),
+            ("throughput", json!({"level": "STANDARD"})),
+            ("eligibility_for_api_business_global_search", json!("NON_ELIGIBLE_UNDEFINED_COUNTRY")),
+            (
+                "health_status",
+                json!({"can_send_message": if connected { "AVAILABLE" } else { "BLOCKED" },
+                       "entities": [{"entity_type": "PHONE_NUMBER", "id": p.id,
+                                     "can_send_message": if connected { "AVAILABLE" } else { "BLOCKED" }}]}),
+            ),
+            ("last_onboarded_time", p.last_onboarded_time.map(|t| json!(graph_datetime(t))).unwrap_or(Value::Null)),
+            ("country_code", json!(iso)),
+            ("country_dial_code", json!(dial)),
+            ("whatsapp_business_manager_messaging_limit", json!("TIER_2K")),
+            ("messaging_limit_tier", json!("TIER_2K")),
+            ("unified_cert_status", json!("APPROVED")),
+        ]),
+    }
+}
+
+pub const TEMPLATE_DEFAULTS: &[&str] =
+    &["name", "parameter_format", "components", "language", "status", "category", "id"];
+
+pub fn template(t: &model::MessageTemplate) -> Node {
+    Node {
+        type_name: "WhatsAppMessageTemplate",
+        known: &[
+            "id",
+            "name",
+            "language",
+            "status",
+            "category",
+            "previous_category",
+            "correct_category",
+            "components",
+            "parameter_format",
+            "rejected_reason",
+            "quality_score",
+            "sub_category",
+            "message_send_ttl_seconds",
+            "library_template_name",
+            "cta_url_link_tracking_opted_out",
+            "degrees_of_freedom_spec",
+        ],
+        defaults: TEMPLATE_DEFAULTS,
+        values: map(vec![
+            ("id", json!(t.id)),
+            ("name", json!(t.name)),
+            ("language", json!(t.language)),
+            ("status", json!(t.status)),
+            ("category", json!(t.category)),
+            ("previous_category", t.previous_category.as_ref().map(|c| json!(c)).unwrap_or(Value::Null)),
+            ("components", t.components.clone()),
+            ("parameter_format", json!(t.parameter_format)),
+            ("rejected_reason", json!(t.rejected_reason.as_deref().unwrap_or("NONE"))),
+            ("quality_score", json!({"score": "UNKNOWN", "date": t.created_time})),
+            ("cta_url_link_tracking_opted_out", json!(false)),
+        ]),
+    }
+}
+
+/// A subscribed app, as `GET /{waba}/subscribed_apps` lists it.
+pub fn subscribed_app(world: &World, s: &model::SubscribedApp) -> Node {
+    Node {
+        type_name: "Application",
+        known: &["whatsapp_business_api_data", "override_callback_uri"],
+        defaults: &["whatsapp_business_api_data", "override_callback_uri"],
+        values: map(vec![
+            ("whatsapp_business_api_data", app_ref(world, s.app)),
+            ("override_callback_uri", s.override_callback_uri.as_ref().map(|u| json!(u)).unwrap_or(Value::Null)),
         ]),
     }
 }

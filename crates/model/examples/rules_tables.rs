@@ -1,9 +1,8 @@
-//! Prints the rules tables that `docs/access-rules.md` embeds: `cargo run -p wabagate-model --example rules_tables`.
+//! Prints the tables `docs/access-rules.md` and `docs/errors.md` embed, between the markers they
+//! use: `cargo run -p wabagate-model --example rules_tables`.
 fn main() {
-    println!("{}", wabagate_model::rules::rules_markdown());
-    println!("{}", wabagate_model::rules::implications_markdown());
-    for (name, e) in wabagate_model::GraphError::catalogue() {
-        let subcode = e.subcode.map(|s| s.to_string()).unwrap_or_else(|| "—".into());
-        println!("| `{name}` | {} | {subcode} | {} | {} | {} |", e.code, e.kind, e.status, e.message);
-    }
+    println!("<!-- rules -->\n{}<!-- /rules -->\n", wabagate_model::rules::rules_markdown());
+    println!("<!-- implications -->\n{}<!-- /implications -->\n", wabagate_model::rules::implications_markdown());
+    println!("<!-- matrix -->\n{}<!-- /matrix -->\n", wabagate_model::rules::matrix_markdown());
+    println!("<!-- errors -->\n{}<!-- /errors -->", wabagate_model::error::errors_markdown());
 }

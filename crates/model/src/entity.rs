@@ -187,10 +187,20 @@ pub struct PhoneNumber {
     pub waba: GraphId,
     pub display_phone_number: String,
     pub verified_name: String,
+    /// `CONNECTED` once registered for the Cloud API, `DISCONNECTED` after deregistering, or as declared.
     pub status: String,
+    /// `VERIFIED`, `NOT_VERIFIED` or `EXPIRED`.
     pub code_verification_status: String,
     pub quality_rating: String,
     pub created_time: Timestamp,
+    /// SHA-256 (hex) of the two-step verification PIN set by the first registration.
+    #[serde(default)]
+    pub pin_hash: Option<String>,
+    /// The verification code last requested with request_code, until verified.
+    #[serde(default)]
+    pub pending_code: Option<String>,
+    #[serde(default)]
+    pub last_onboarded_time: Option<Timestamp>,
 }
 
 #[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
@@ -200,9 +210,70 @@ pub struct MessageTemplate {
     pub name: String,
     pub language: String,
     pub category: String,
+    /// PENDING, APPROVED, REJECTED, PAUSED, DISABLED …
     pub status: String,
+    /// `POSITIONAL` or `NAMED`.
     pub parameter_format: String,
     pub components: serde_json::Value,
+    pub created_time: Timestamp,
+    /// When a PENDING template is approved by the automatic review (`None`: manual review).
+    #[serde(default)]
+    pub review_at: Option<Timestamp>,
+    #[serde(default)]
+    pub rejected_reason: Option<String>,
+    #[serde(default)]
+    pub previous_category: Option<String>,
+}
+
+/// A message sent through the Cloud API. Kept in the store for the console; not part of the
+/// in-memory index.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct Message {
+    /// `wamid.…`
+    pub id: String,
+    pub phone_number: GraphId,
+    pub waba: GraphId,
+    pub to: String,
+    pub kind: String,
+    pub body: serde_json::Value,
+    pub sent_by: GraphId,
+    pub created_time: Timestamp,
+}
+
+/// An app subscribed to a WABA's webhooks.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct SubscribedApp {
+    pub waba: GraphId,
+    pub app: GraphId,
+    pub override_callback_uri: Option<String>,
+    pub verify_token: Option<String>,
+    pub created_time: Timestamp,
+}
+
+/// A Multi-Partner Solution: an owner app and a partner app sharing onboarded WABAs, each side
+/// with its permissions; exactly one side holds MESSAGING.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct Solution {
+    pub id: GraphId,
+    pub name: String,
+    pub owner_app: GraphId,
+    pub partner_app: GraphId,
+    pub owner_permissions: TaskSet,
+    pub partner_permissions: TaskSet,
+    /// DRAFT, INITIATED, ACTIVE, REJECTED or DEACTIVATED.
+    pub status: String,
+    /// PENDING_ACTIVATION, PENDING_DEACTIVATION or NONE.
+    pub status_for_pending_request: String,
+    /// The app whose side asked for deactivation, while one is pending.
+    pub deactivation_requested_by: Option<GraphId>,
+    pub created_time: Timestamp,
+}
+
+/// A WABA onboarded onto a Multi-Partner Solution.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct SolutionWaba {
+    pub solution: GraphId,
+    pub waba: GraphId,
     pub created_time: Timestamp,
 }
 
@@ -213,6 +284,22 @@ pub struct CreditLine {
     pub business: GraphId,
     pub legal_entity_name: String,
     pub currency: String,
+    pub created_time: Timestamp,
+}
+
+/// A credit line shared to a client business and attached to one of its WABAs
+/// (ExtendedCreditAllocationConfig).
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct AllocationConfig {
+    pub id: GraphId,
+    pub credit_line: GraphId,
+    pub waba: GraphId,
+    pub receiving_business: GraphId,
+    /// The credential the WABA is funded by; the WABA's `primary_funding_id`.
+    pub receiving_credential: GraphId,
+    pub currency: String,
+    /// ACTIVE, or DELETED once revoked.
+    pub request_status: String,
     pub created_time: Timestamp,
 }
 

@@ -14,6 +14,17 @@ pub struct GraphError {
     pub kind: &'static str,
     pub message: String,
     pub is_transient: bool,
+    /// What only some errors carry, boxed to keep `Result<_, GraphError>` small.
+    pub extra: Option<Box<Extra>>,
+}
+
+/// The optional parts of an error.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Extra {
+    /// WhatsApp errors carry `error_data: {messaging_product, details}`.
+    pub details: Option<String>,
+    pub user_title: Option<String>,
+    pub user_msg: Option<String>,
 }
 
 pub const OAUTH: &str = "OAuthException";
@@ -39,7 +50,21 @@ impl Verb {
 
 impl GraphError {
     fn new(status: u16, code: u32, subcode: Option<u32>, kind: &'static str, message: String) -> Self {
-        GraphError { status, code, subcode, kind, message, is_transient: false }
+        GraphError { status, code, subcode, kind, message, is_transient: false, extra: None }
+    }
+
+    /// A Cloud API error: `(#code) title`, with the details in `error_data`.
+    fn whatsapp(status: u16, code: u32, title: &str, details: String) -> Self {
+        let mut e = Self::new(status, code, None, OAUTH, format!("(#{code}) {title}"));
+        e.extra = Some(Box::new(Extra { details: Some(details), ..Extra::default() }));
+        e
+    }
+
+    /// A template-management error: code 100 with Meta's subcode and user-facing title and text.
+    fn template(subcode: u32, title: &str, user_msg: String) -> Self {
+        let mut e = Self::new(400, 100, Some(subcode), OAUTH, "Invalid parameter".into());
+        e.extra = Some(Box::new(Extra { user_title: Some(title.into()), user_msg: Some(user_msg), details: None }));
+        e
     }
 
     /// 104: no access token on a call that needs one.
@@ -200,6 +225,127 @@ impl GraphError {
         Self::unsupported(verb, &id.to_string())
     }
 
+    /// 133005: register with a PIN other than the one the number's first registration set.
+    pub fn pin_mismatch() -> Self {
+        Self::new(400, 133005, None, OAUTH, "(#133005) Two step verification PIN Mismatch".into())
+    }
+
+    /// 136025: verify_code with a code other than the one sent.
+    pub fn code_mismatch() -> Self {
+        Self::new(
+            400,
+            136025,
+            None,
+            OAUTH,
+            "(#136025) Code couldn't be verified, You have entered the wrong code".into(),
+        )
+    }
+
+    /// 100: a template that Meta's validation would refuse (name, language, category, components).
+    pub fn template_invalid(detail: impl fmt::Display) -> Self {
+        let mut e = Self::new(400, 100, None, OAUTH, "Invalid parameter".into());
+        e.extra = Some(Box::new(Extra {
+            user_title: Some("Invalid message template".into()),
+            user_msg: Some(detail.to_string()),
+            details: None,
+        }));
+        e
+    }
+
+    /// 100/2388024: a template with this name and language exists on the WABA.
+    pub fn template_exists(name: &str, language: &str) -> Self {
+        Self::template(
+            2388024,
+            "Content in This Language Already Exists",
+            format!(
+                "There is already {language} content for this template ({name}). You can create a new template and try again."
+            ),
+        )
+    }
+
+    /// 100/2388043: a component uses variables without example values.
+    pub fn template_missing_example(component: &str) -> Self {
+        Self::template(
+            2388043,
+            "Message template \"components\" param is missing expected field(s)",
+            format!("component of type {component} is missing expected field(s) (example)"),
+        )
+    }
+
+    /// 100/2388019: the WABA holds as many templates as it may.
+    pub fn template_limit() -> Self {
+        Self::template(
+            2388019,
+            "Message template limit exceeded",
+            format!(
+                "This WhatsApp Business Account already has {} message templates.",
+                crate::template::MAX_TEMPLATES_PER_WABA
+            ),
+        )
+    }
+
+    /// 100: no template by that name or id on the WABA.
+    pub fn template_not_found(what: &str) -> Self {
+        Self::new(400, 100, None, OAUTH, format!("(#100) Message template \"{what}\" not found"))
+    }
+
+    /// 133010: the phone number is not registered for the Cloud API.
+    pub fn not_registered() -> Self {
+        Self::whatsapp(400, 133010, "Account not registered", "The phone number is not registered on the WhatsApp Business Platform. Register it with POST /{phone-number-id}/register".into())
+    }
+
+    /// 131009: a message parameter has a value the API does not take.
+    pub fn message_invalid(details: impl fmt::Display) -> Self {
+        Self::whatsapp(400, 131009, "Parameter value is not valid", details.to_string())
+    }
+
+    /// 100: a message lacks a required parameter (`text['body']`, `to`, …).
+    pub fn message_missing(param: &str) -> Self {
+        Self::new(400, 100, None, OAUTH, format!("(#100) The parameter {param} is required."))
+    }
+
+    /// 132001: no APPROVED template by that name in that language.
+    pub fn template_unusable(name: &str, language: &str) -> Self {
+        Self::whatsapp(
+            404,
+            132001,
+            "Template name does not exist in the translation",
+            format!("template name ({name}) does not exist in {language}"),
+        )
+    }
+
+    /// 132015: the template is paused for low quality.
+    pub fn template_paused(name: &str) -> Self {
+        Self::whatsapp(400, 132015, "Template is Paused", format!("Template {name} is paused due to low quality."))
+    }
+
+    /// 132016: the template is disabled.
+    pub fn template_disabled(name: &str) -> Self {
+        Self::whatsapp(400, 132016, "Template is Disabled", format!("Template {name} has been disabled."))
+    }
+
+    /// 132000: the message gives another number of parameters than the template uses.
+    pub fn template_param_mismatch(part: &str, expected: usize, given: usize) -> Self {
+        Self::whatsapp(
+            400,
+            132000,
+            "Number of parameters does not match the expected number of params",
+            format!(
+                "{part}: number of localizable_params ({given}) does not match the expected number of params ({expected})"
+            ),
+        )
+    }
+
+    /// 132012: a parameter does not fit the template's format.
+    pub fn template_param_format(details: impl fmt::Display) -> Self {
+        Self::whatsapp(
+            400,
+            132012,
+            "Parameter format does not match format in the created template",
+            details.to_string(),
+        )
+    }
+
     /// One example of every constructor, for the error catalogue in `docs/errors.md`.
     pub fn catalogue() -> Vec<(&'static str, GraphError)> {
         vec![
@@ -224,8 +370,50 @@ impl GraphError {
             ("invalid_client_secret", Self::invalid_client_secret()),
             ("invalid_user", Self::invalid_user("{id}")),
             ("transient", Self::transient()),
+            ("pin_mismatch", Self::pin_mismatch()),
+            ("template_invalid", Self::template_invalid("{detail}")),
+            ("template_exists", Self::template_exists("{name}", "{language}")),
+            ("template_limit", Self::template_limit()),
+            ("template_not_found", Self::template_not_found("{name}")),
+            ("not_registered", Self::not_registered()),
+            ("message_invalid", Self::message_invalid("{details}")),
+            ("message_missing", Self::message_missing("{param}")),
+            ("template_missing_example", Self::template_missing_example("{component}")),
+            ("template_unusable", Self::template_unusable("{name}", "{language}")),
+            ("template_paused", Self::template_paused("{name}")),
+            ("template_disabled", Self::template_disabled("{name}")),
+            ("template_param_mismatch", Self::template_param_mismatch("{part}", 1, 2)),
+            ("template_param_format", Self::template_param_format("{details}")),
+            ("code_mismatch", Self::code_mismatch()),
         ]
     }
+}
+
+/// The error catalogue as a Markdown table, for `docs/errors.md`.
+pub fn errors_markdown() -> String {
+    let mut out = String::from("| constructor | code | subcode | type | HTTP | message |\n|---|---|---|---|---|---|\n");
+    for (name, e) in GraphError::catalogue() {
+        let subcode = e.subcode.map(|s| s.to_string()).unwrap_or_else(|| "—".into());
+        let mut message = e.message.clone();
+        let extra = e.extra.as_deref().cloned().unwrap_or_default();
+        if let Some(title) = extra.user_title {
+            message.push_str(&format!(" — error_user_title: {title}"));
+        }
+        if let Some(msg) = extra.user_msg {
+            message.push_str(&format!(" — error_user_msg: {msg}"));
+        }
+        if let Some(details) = extra.details {
+            message.push_str(&format!(" — error_data.details: {details}"));
+        }
+        out.push_str(&format!(
+            "| `{name}` | {} | {subcode} | {} | {} | {} |\n",
+            e.code,
+            e.kind,
+            e.status,
+            message.replace('|', "\\|")
+        ));
+    }
+    out
 }
 
 impl fmt::Display for GraphError {

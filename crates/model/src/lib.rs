@@ -7,6 +7,7 @@ mod ids;
 pub mod rules;
 mod scope;
 mod task;
+pub mod template;
 pub mod world;
 
 pub use entity::*;

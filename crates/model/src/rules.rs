@@ -34,32 +34,73 @@ pub const IMPLIES: [(Task, TaskSet); 5] = [
 pub enum Route {
     Owned,
     Shared(ShareLevel),
+    /// Through an active Multi-Partner Solution the WABA was onboarded onto; `messaging` tells
+    /// whether this business's side of the solution holds MESSAGING.
+    Solution {
+        solution: GraphId,
+        messaging: bool,
+    },
 }
+
+/// The cap of a solution side without MESSAGING: everything but MESSAGING and MANAGE.
+pub const SOLUTION_WITHOUT_MESSAGING: TaskSet = TaskSet::ALL.minus(TaskSet::of(&[Messaging, Manage]));
 
 impl Route {
     pub fn cap(self) -> TaskSet {
         match self {
-            Route::Owned | Route::Shared(ShareLevel::Full) => TaskSet::ALL,
+            Route::Owned | Route::Shared(ShareLevel::Full) | Route::Solution { messaging: true, .. } => TaskSet::ALL,
             Route::Shared(ShareLevel::Standard) => DEVELOP_IMPLIES,
+            Route::Solution { messaging: false, .. } => SOLUTION_WITHOUT_MESSAGING,
         }
     }
 
-    pub fn describe(self) -> &'static str {
+    pub fn describe(self) -> String {
         match self {
-            Route::Owned => "owned by the business",
-            Route::Shared(ShareLevel::Full) => "shared with the business with FULL access",
-            Route::Shared(ShareLevel::Standard) => "shared with the business with STANDARD access",
+            Route::Owned => "owned by the business".into(),
+            Route::Shared(ShareLevel::Full) => "shared with the business with FULL access".into(),
+            Route::Shared(ShareLevel::Standard) => "shared with the business with STANDARD access".into(),
+            Route::Solution { solution, messaging: true } => {
+                format!("reached through Multi-Partner Solution {solution}, whose side of the business holds MESSAGING")
+            }
+            Route::Solution { solution, messaging: false } => {
+                format!("reached through Multi-Partner Solution {solution} without MESSAGING")
+            }
         }
     }
 }
 
-/// The route by which `business` reaches `waba`, if any.
-pub fn route(world: &World, business: GraphId, waba: GraphId) -> Option<Route> {
-    let w = world.waba(waba)?;
+/// Every route by which `business` reaches `waba`.
+pub fn routes(world: &World, business: GraphId, waba: GraphId) -> Vec<Route> {
+    let Some(w) = world.waba(waba) else { return Vec::new() };
+    let mut out = Vec::new();
     if w.owner == business {
-        return Some(Route::Owned);
+        out.push(Route::Owned);
     }
-    world.share(waba, business).map(|s| Route::Shared(s.level))
+    if let Some(s) = world.share(waba, business) {
+        out.push(Route::Shared(s.level));
+    }
+    for sol in world.solutions_of(waba).filter(|s| s.status == "ACTIVE") {
+        let owner = world.app(sol.owner_app).map(|a| a.business);
+        let partner = world.app(sol.partner_app).map(|a| a.business);
+        let side = if owner == Some(business) {
+            Some(sol.owner_permissions)
+        } else if partner == Some(business) {
+            Some(sol.partner_permissions)
+        } else {
+            None
+        };
+        if let Some(perms) = side {
+            out.push(Route::Solution { solution: sol.id, messaging: perms.contains(Messaging) });
+        }
+    }
+    out
+}
+
+/// What `business` can hold on `waba` at most: the union of its routes' caps; `None` when it
+/// does not reach the WABA at all.
+pub fn cap(world: &World, business: GraphId, waba: GraphId) -> Option<TaskSet> {
+    let routes = routes(world, business, waba);
+    (!routes.is_empty()).then(|| routes.iter().fold(TaskSet::EMPTY, |acc, r| acc.union(r.cap())))
 }
 
 /// The tasks a user holds on a WABA before the route's cap: its assignment expanded by
@@ -75,8 +116,8 @@ pub fn granted_tasks(world: &World, user: &Principal, waba: GraphId) -> TaskSet 
 
 /// The tasks a user can exercise on a WABA: granted tasks within the cap of its business's route.
 pub fn effective_tasks(world: &World, user: &Principal, waba: GraphId) -> TaskSet {
-    match route(world, user.business, waba) {
-        Some(r) => granted_tasks(world, user, waba).intersect(r.cap()),
+    match cap(world, user.business, waba) {
+        Some(cap) => granted_tasks(world, user, waba).intersect(cap),
         None => TaskSet::EMPTY,
     }
 }
@@ -105,6 +146,11 @@ pub enum Operation {
     ReadCost,
     ReadInsights,
     ShareCredit,
+    ReadSubscribedApps,
+    ReadSolutions,
+    ManageSolutions,
+    ReadCreditLines,
+    ManageCreditLines,
 }
 
 /// Who in the caller's business may perform a business-level operation.
@@ -116,6 +162,8 @@ pub enum Who {
     SelfOrAdmin,
     /// Admins only.
     Admin,
+    /// Admins, and people and system users with the finance Editor permission.
+    FinanceEditor,
 }
 
 /// What an operation is checked against.
@@ -148,7 +196,7 @@ const fn waba(tasks: &[Task]) -> Target {
 const ANY_TASK: Target = Target::Waba { tasks: TaskSet::ALL, capped: true, admin: false };
 
 /// The rules table.
-pub const RULES: [Rule; 21] = [
+pub const RULES: [Rule; 26] = [
     Rule {
         op: Operation::ReadBusiness,
         endpoints: "GET /{business}",
@@ -197,7 +245,12 @@ pub const RULES: [Rule; 21] = [
         scopes: BM,
         target: Target::Business(Who::Admin),
     },
-    Rule { op: Operation::ReadWaba, endpoints: "GET /{waba}", scopes: WBM_OR_BM, target: ANY_TASK },
+    Rule {
+        op: Operation::ReadWaba,
+        endpoints: "GET /{waba}, GET /{waba}/solutions",
+        scopes: WBM_OR_BM,
+        target: ANY_TASK,
+    },
     Rule { op: Operation::UpdateWaba, endpoints: "POST /{waba}", scopes: WBM, target: waba(&[Manage]) },
     Rule {
         op: Operation::ReadAssignedUsers,
@@ -261,9 +314,34 @@ pub const RULES: [Rule; 21] = [
     },
     Rule {
         op: Operation::ShareCredit,
-        endpoints: "POST /{credit}/whatsapp_credit_sharing_and_attach",
+        endpoints: "POST /{credit}/whatsapp_credit_sharing_and_attach (and ManageCreditLines on the credit line's business)",
         scopes: BM,
         target: waba(&[ManageBilling]),
+    },
+    Rule { op: Operation::ReadSubscribedApps, endpoints: "GET /{waba}/subscribed_apps", scopes: WBM, target: ANY_TASK },
+    Rule {
+        op: Operation::ReadSolutions,
+        endpoints: "GET /{app}/whatsapp_business_solutions, GET /{solution} (the business of either app)",
+        scopes: WBM,
+        target: Target::Business(Who::Member),
+    },
+    Rule {
+        op: Operation::ManageSolutions,
+        endpoints: "POST /{app}/whatsapp_business_solution, POST /{solution}/accept, reject, send_deactivation_request, accept_deactivation_request, reject_deactivation_request",
+        scopes: WBM,
+        target: Target::Business(Who::Admin),
+    },
+    Rule {
+        op: Operation::ReadCreditLines,
+        endpoints: "GET /{business}/extendedcredits, GET /{credit}, GET /{allocation-config}",
+        scopes: BM,
+        target: Target::Business(Who::Member),
+    },
+    Rule {
+        op: Operation::ManageCreditLines,
+        endpoints: "DELETE /{allocation-config}; sharing a credit line",
+        scopes: BM,
+        target: Target::Business(Who::FinanceEditor),
     },
 ];
 
@@ -345,12 +423,15 @@ pub fn authorize_business(
         Who::Member => true,
         Who::Admin => admin,
         Who::SelfOrAdmin => admin || subject == Some(caller.principal.id),
+        Who::FinanceEditor => admin || caller.principal.finance == Some(crate::FinancePermission::Editor),
     };
     if !allowed {
-        return Err(GraphError::permission(Some(&format!(
-            "only an admin of business {business} can do this{}",
-            if who == Who::SelfOrAdmin { " for another system user" } else { "" }
-        ))));
+        let detail = match who {
+            Who::SelfOrAdmin => format!("only an admin of business {business} can do this for another system user"),
+            Who::FinanceEditor => format!("only an admin or finance editor of business {business} can do this"),
+            _ => format!("only an admin of business {business} can do this"),
+        };
+        return Err(GraphError::permission(Some(&detail)));
     }
     Ok(BusinessAccess { business, op })
 }
@@ -386,23 +467,24 @@ pub fn authorize_waba(
     Ok(WabaAccess { waba, op, effective })
 }
 
-/// Checks that `tasks` can be held by a user of `business` on `waba`: the business must reach
-/// the WABA, and the tasks (with what they imply) must lie within the route's cap.
+/// Checks that `tasks` can be granted to a user of `business` on `waba`: the business must reach
+/// the WABA, and each task must lie within the cap of its routes. (What a task implies beyond the
+/// cap is simply not effective: DEVELOP through a solution without MESSAGING does not send.)
 pub fn check_grant(world: &World, business: GraphId, waba: GraphId, tasks: TaskSet) -> Result<(), GraphError> {
-    let Some(route) = route(world, business, waba) else {
+    let Some(cap) = cap(world, business, waba) else {
         return Err(GraphError::permission(Some(&format!(
             "WhatsApp Business Account {waba} is neither owned by nor shared with business {business}"
         ))));
     };
-    let cap = route.cap();
-    let beyond: TaskSet = tasks.iter().filter(|t| !TaskSet::of(&[*t]).expand().is_subset_of(cap)).collect();
+    let beyond = tasks.minus(cap);
     if beyond.is_empty() {
         return Ok(());
     }
+    let how: Vec<String> = routes(world, business, waba).iter().map(|r| r.describe()).collect();
     let granular = cap.minus(TaskSet::of(&[Manage]));
     Err(GraphError::permission(Some(&format!(
         "{beyond} cannot be assigned on WhatsApp Business Account {waba}: it is {}, which allows only {granular}. Assign those tasks instead",
-        route.describe()
+        how.join(" and ")
     ))))
 }
 
@@ -415,6 +497,7 @@ pub fn rules_markdown() -> String {
             Target::Business(Who::Member) => "any person or system user of the business".to_string(),
             Target::Business(Who::SelfOrAdmin) => "the system user itself, or an admin of its business".to_string(),
             Target::Business(Who::Admin) => "an admin of the business".to_string(),
+            Target::Business(Who::FinanceEditor) => "an admin or finance editor of the business".to_string(),
             Target::Waba { tasks, capped, admin } => {
                 let tasks = if tasks == TaskSet::ALL { "any task".to_string() } else { format!("task {tasks}") };
                 let how = if capped { "effective" } else { "granted (before the route's cap)" };
@@ -427,6 +510,38 @@ pub fn rules_markdown() -> String {
     out
 }
 
+/// Whether a user holding exactly `task` (on a WABA its business owns) passes the task check of
+/// `rule`. Scopes aside, this is the whole matrix: the admin condition and the task sets.
+pub fn single_task_allows(rule: &Rule, task: Task, admin: bool) -> Option<bool> {
+    match rule.target {
+        Target::Waba { tasks, admin: needs_admin, .. } => {
+            Some((!needs_admin || admin) && TaskSet::of(&[task]).expand().intersects(tasks))
+        }
+        Target::Business(_) => None,
+    }
+}
+
+/// The WABA operations × single tasks matrix as Markdown: ✓ where an employee system user holding
+/// only that task (and the scope) is allowed.
+pub fn matrix_markdown() -> String {
+    let mut out = String::from("| endpoint |");
+    for t in Task::ALL {
+        out.push_str(&format!(" {} |", t.as_str()));
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---|".repeat(Task::ALL.len()));
+    out.push('\n');
+    for r in RULES.iter().filter(|r| matches!(r.target, Target::Waba { .. })) {
+        out.push_str(&format!("| {} |", r.endpoints));
+        for t in Task::ALL {
+            let cell = if single_task_allows(r, t, false) == Some(true) { "✓" } else { "·" };
+            out.push_str(&format!(" {cell} |"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// The implication table and the route caps as Markdown, for `docs/access-rules.md`.
 pub fn implications_markdown() -> String {
     let mut out = String::from("| holding | implies |\n|---|---|\n");
@@ -434,10 +549,20 @@ pub fn implications_markdown() -> String {
         out.push_str(&format!("| {task} | {} |\n", implied.minus(TaskSet::of(&[task]))));
     }
     out.push_str("\n| route | cap |\n|---|---|\n");
-    for route in [Route::Owned, Route::Shared(ShareLevel::Full), Route::Shared(ShareLevel::Standard)] {
+    let solution = GraphId(0);
+    for (name, route) in [
+        ("owned by the business", Route::Owned),
+        ("shared with it FULL", Route::Shared(ShareLevel::Full)),
+        ("shared with it STANDARD", Route::Shared(ShareLevel::Standard)),
+        ("through a Multi-Partner Solution, its side holding MESSAGING", Route::Solution { solution, messaging: true }),
+        (
+            "through a Multi-Partner Solution, its side without MESSAGING",
+            Route::Solution { solution, messaging: false },
+        ),
+    ] {
         let cap = route.cap();
         let cap = if cap == TaskSet::ALL { "every task".to_string() } else { cap.to_string() };
-        out.push_str(&format!("| {} | {cap} |\n", route.describe()));
+        out.push_str(&format!("| {name} | {cap} |\n"));
     }
     out
 }

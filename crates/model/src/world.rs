@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::entity::*;
-use crate::{GraphId, Role};
+use crate::{FinancePermission, GraphId, Role};
 
 /// What kind of node an id names.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -20,6 +20,8 @@ pub enum Kind {
     PhoneNumber,
     Template,
     CreditLine,
+    Solution,
+    AllocationConfig,
 }
 
 /// One durable change to the world. Every write is a list of these: committed to the store in
@@ -41,7 +43,20 @@ pub enum Change {
     },
     PhoneNumber(PhoneNumber),
     Template(MessageTemplate),
+    DeleteTemplate {
+        id: GraphId,
+    },
     CreditLine(CreditLine),
+    Solution(Solution),
+    OnboardToSolution(SolutionWaba),
+    Allocation(AllocationConfig),
+    Subscribe(SubscribedApp),
+    Unsubscribe {
+        waba: GraphId,
+        app: GraphId,
+    },
+    /// A sent message: stored, not indexed.
+    Message(Message),
     /// Coalesced last-use times of tokens.
     TokensUsed {
         uses: Vec<(GraphId, Timestamp)>,
@@ -70,6 +85,7 @@ pub struct Principal {
     pub business: GraphId,
     pub role: Role,
     pub kind: UserKind,
+    pub finance: Option<FinancePermission>,
 }
 
 #[derive(Default, Debug)]
@@ -93,6 +109,12 @@ pub struct World {
     phone_numbers: BTreeMap<GraphId, PhoneNumber>,
     templates: BTreeMap<GraphId, MessageTemplate>,
     credit_lines: BTreeMap<GraphId, CreditLine>,
+    solutions: BTreeMap<GraphId, Solution>,
+    /// (waba, solution): the solutions each WABA was onboarded onto.
+    solution_wabas: BTreeMap<(GraphId, GraphId), SolutionWaba>,
+    allocations: BTreeMap<GraphId, AllocationConfig>,
+    /// (waba, app) → subscription.
+    subscribed_apps: BTreeMap<(GraphId, GraphId), SubscribedApp>,
 }
 
 impl World {
@@ -143,10 +165,32 @@ impl World {
                 self.kinds.insert(t.id, Kind::Template);
                 self.templates.insert(t.id, t.clone());
             }
+            Change::DeleteTemplate { id } => {
+                self.kinds.remove(id);
+                self.templates.remove(id);
+            }
             Change::CreditLine(c) => {
                 self.kinds.insert(c.id, Kind::CreditLine);
                 self.credit_lines.insert(c.id, c.clone());
             }
+            Change::Solution(x) => {
+                self.kinds.insert(x.id, Kind::Solution);
+                self.solutions.insert(x.id, x.clone());
+            }
+            Change::OnboardToSolution(x) => {
+                self.solution_wabas.insert((x.waba, x.solution), x.clone());
+            }
+            Change::Allocation(x) => {
+                self.kinds.insert(x.id, Kind::AllocationConfig);
+                self.allocations.insert(x.id, x.clone());
+            }
+            Change::Subscribe(x) => {
+                self.subscribed_apps.insert((x.waba, x.app), x.clone());
+            }
+            Change::Unsubscribe { waba, app } => {
+                self.subscribed_apps.remove(&(*waba, *app));
+            }
+            Change::Message(_) => {}
             Change::TokensUsed { uses } => {
                 for (id, at) in uses {
                     if let Some(t) = self.tokens.get_mut(id) {
@@ -280,12 +324,56 @@ impl World {
         self.credit_lines.values().filter(move |c| c.business == business)
     }
 
+    pub fn solution(&self, id: GraphId) -> Option<&Solution> {
+        self.solutions.get(&id)
+    }
+
+    pub fn solutions(&self) -> impl Iterator<Item = &Solution> {
+        self.solutions.values()
+    }
+
+    /// The solutions a WABA was onboarded onto, in id order.
+    pub fn solutions_of(&self, waba: GraphId) -> impl Iterator<Item = &Solution> {
+        self.solution_wabas
+            .range((waba, GraphId(0))..=(waba, GraphId(u64::MAX)))
+            .filter_map(|((_, s), _)| self.solutions.get(s))
+    }
+
+    pub fn allocation(&self, id: GraphId) -> Option<&AllocationConfig> {
+        self.allocations.get(&id)
+    }
+
+    pub fn allocations_of(&self, credit_line: GraphId) -> impl Iterator<Item = &AllocationConfig> {
+        self.allocations.values().filter(move |a| a.credit_line == credit_line)
+    }
+
+    pub fn subscribed_apps_of(&self, waba: GraphId) -> impl Iterator<Item = &SubscribedApp> {
+        self.subscribed_apps.range((waba, GraphId(0))..=(waba, GraphId(u64::MAX))).map(|(_, s)| s)
+    }
+
+    /// Templates awaiting the automatic review.
+    pub fn templates_due(&self, now: Timestamp) -> impl Iterator<Item = &MessageTemplate> {
+        self.templates.values().filter(move |t| t.status == "PENDING" && t.review_at.is_some_and(|at| at <= now))
+    }
+
     /// The person or system user with this id.
     pub fn principal(&self, id: GraphId) -> Option<Principal> {
         if let Some(s) = self.system_users.get(&id) {
-            return Some(Principal { id, business: s.business, role: s.role, kind: UserKind::SystemUser });
+            return Some(Principal {
+                id,
+                business: s.business,
+                role: s.role,
+                kind: UserKind::SystemUser,
+                finance: s.finance_permission,
+            });
         }
-        self.persons.get(&id).map(|p| Principal { id, business: p.business, role: p.role, kind: UserKind::Person })
+        self.persons.get(&id).map(|p| Principal {
+            id,
+            business: p.business,
+            role: p.role,
+            kind: UserKind::Person,
+            finance: p.finance_permission,
+        })
     }
 
     /// The display name of a person or system user.
@@ -306,6 +394,8 @@ impl World {
             ("phone_numbers", self.phone_numbers.len()),
             ("templates", self.templates.len()),
             ("credit_lines", self.credit_lines.len()),
+            ("solutions", self.solutions.len()),
+            ("allocations", self.allocations.len()),
         ])
     }
 }

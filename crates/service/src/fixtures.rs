@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use model::{
     App, Assignment, Business, Change, CreditLine, FinancePermission, GraphId, MessageTemplate, Person, PhoneNumber,
-    Role, Scope, ScopeSet, Share, ShareLevel, SystemUser, Task, TaskSet, Token, Waba,
+    Role, Scope, ScopeSet, Share, ShareLevel, Solution, SolutionWaba, SystemUser, Task, TaskSet, Token, Waba,
 };
 use rand::Rng;
 use serde::Deserialize;
@@ -52,6 +52,8 @@ pub struct Fixtures {
     pub share: Vec<FixtureShare>,
     #[serde(default)]
     pub credit_line: Vec<FixtureCreditLine>,
+    #[serde(default)]
+    pub solution: Vec<FixtureSolution>,
     #[serde(default)]
     pub assignment: Vec<FixtureAssignment>,
 }
@@ -186,6 +188,23 @@ pub struct FixtureCreditLine {
     pub currency: String,
 }
 
+/// A Multi-Partner Solution between two apps, with the WABAs onboarded onto it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureSolution {
+    pub key: String,
+    pub id: Option<GraphId>,
+    pub name: String,
+    pub owner_app: String,
+    pub partner_app: String,
+    pub owner_permissions: Vec<String>,
+    pub partner_permissions: Vec<String>,
+    #[serde(default = "active")]
+    pub status: String,
+    #[serde(default)]
+    pub wabas: Vec<String>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FixtureAssignment {
@@ -223,6 +242,17 @@ fn utility() -> String {
 }
 fn approved() -> String {
     "APPROVED".into()
+}
+fn active() -> String {
+    "ACTIVE".into()
+}
+
+fn tasks(what: &str, names: &[String]) -> Result<TaskSet, FixtureError> {
+    let mut set = TaskSet::EMPTY;
+    for t in names {
+        set.insert(Task::parse(t).ok_or_else(|| FixtureError(format!("{what}: unknown task {t}")))?);
+    }
+    Ok(set)
 }
 
 /// What seeding produced: the ids of every keyed object, and the secrets shown once.
@@ -363,6 +393,7 @@ impl Fixtures {
                 legal_entity_name: s("Acme Messaging Partners LLC"),
                 currency: usd(),
             }],
+            solution: vec![],
             assignment: vec![],
         }
     }
@@ -571,6 +602,9 @@ impl Builder {
                 code_verification_status: p.code_verification_status.clone(),
                 quality_rating: p.quality_rating.clone(),
                 created_time: now,
+                pin_hash: None,
+                pending_code: None,
+                last_onboarded_time: Some(now),
             }));
         }
         for t in &f.template {
@@ -587,6 +621,9 @@ impl Builder {
                 parameter_format: "POSITIONAL".into(),
                 components: serde_json::json!([{"type": "BODY", "text": t.body}]),
                 created_time: now,
+                review_at: None,
+                rejected_reason: None,
+                previous_category: None,
             }));
         }
         for s in &f.share {
@@ -609,6 +646,39 @@ impl Builder {
                 created_time: now,
             }));
         }
+        for x in &f.solution {
+            let what = format!("solution '{}'", x.key);
+            let owner_app = self.lookup(&what, &x.owner_app)?;
+            let partner_app = self.lookup(&what, &x.partner_app)?;
+            if !apps.contains_key(&owner_app) || !apps.contains_key(&partner_app) || owner_app == partner_app {
+                return err(format!("{what}: owner_app and partner_app must be two different apps"));
+            }
+            let owner_permissions = tasks(&what, &x.owner_permissions)?;
+            let partner_permissions = tasks(&what, &x.partner_permissions)?;
+            if owner_permissions.contains(Task::Messaging) == partner_permissions.contains(Task::Messaging) {
+                return err(format!("{what}: exactly one side holds MESSAGING"));
+            }
+            if !["DRAFT", "INITIATED", "ACTIVE", "REJECTED", "DEACTIVATED"].contains(&x.status.as_str()) {
+                return err(format!("{what}: status {} is not a solution status", x.status));
+            }
+            let id = self.id("solution", &x.key, x.id)?;
+            self.changes.push(Change::Solution(Solution {
+                id,
+                name: x.name.clone(),
+                owner_app,
+                partner_app,
+                owner_permissions,
+                partner_permissions,
+                status: x.status.clone(),
+                status_for_pending_request: if x.status == "INITIATED" { "PENDING_ACTIVATION" } else { "NONE" }.into(),
+                deactivation_requested_by: None,
+                created_time: now,
+            }));
+            for w in &x.wabas {
+                let w = waba(&self, &what, w)?;
+                self.changes.push(Change::OnboardToSolution(SolutionWaba { solution: id, waba: w, created_time: now }));
+            }
+        }
         let mut world = model::World::default();
         for change in &self.changes {
             world.apply(change);
@@ -618,10 +688,7 @@ impl Builder {
             let w = waba(&self, &what, &a.waba)?;
             let user = self.lookup(&what, &a.user)?;
             let principal = world.principal(user).ok_or_else(|| FixtureError(format!("{what}: not a user")))?;
-            let mut tasks = TaskSet::EMPTY;
-            for t in &a.tasks {
-                tasks.insert(Task::parse(t).ok_or_else(|| FixtureError(format!("{what}: unknown task {t}")))?);
-            }
+            let tasks = tasks(&what, &a.tasks)?;
             if tasks.is_empty() {
                 return err(format!("{what}: no tasks"));
             }

@@ -3,10 +3,14 @@
 //! and only then applied to memory. The Graph wire and the console both go through here.
 
 pub mod clock;
+pub mod credit;
 pub mod fixtures;
+mod messages;
 mod ops;
 pub mod secrets;
+pub mod solutions;
 mod usage;
+pub mod whatsapp;
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -50,7 +54,48 @@ impl Acting {
     }
 }
 
+/// How new and edited message templates are reviewed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TemplateReview {
+    /// APPROVED at once.
+    Immediate,
+    /// PENDING, then APPROVED this many seconds later.
+    After(i64),
+    /// PENDING until an admin approves or rejects it (`POST /_wabagate/templates/{id}/review`).
+    Manual,
+}
+
+impl TemplateReview {
+    /// `immediate`, `manual`, or a number of seconds (`5` or `5s`).
+    pub fn parse(s: &str) -> Result<TemplateReview, String> {
+        match s.trim() {
+            "immediate" => Ok(TemplateReview::Immediate),
+            "manual" => Ok(TemplateReview::Manual),
+            other => other
+                .trim_end_matches('s')
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .map(|n| if n == 0 { TemplateReview::Immediate } else { TemplateReview::After(n) })
+                .ok_or_else(|| format!("'{other}' is not immediate, manual or a number of seconds")),
+        }
+    }
+}
+
+/// Server settings the operations depend on.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub template_review: TemplateReview,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { template_review: TemplateReview::After(5) }
+    }
+}
+
 pub struct Service {
+    settings: Settings,
     world: RwLock<World>,
     store: Arc<dyn Store>,
     writes: tokio::sync::Mutex<()>,
@@ -126,12 +171,13 @@ impl<'w> Tx<'w> {
 
 impl Service {
     /// Loads the world from the store into memory.
-    pub fn open(store: Arc<dyn Store>, clock: Arc<Clock>) -> Result<Service, store::StoreError> {
+    pub fn open(store: Arc<dyn Store>, clock: Arc<Clock>, settings: Settings) -> Result<Service, store::StoreError> {
         let mut world = World::default();
         for change in store.load()? {
             world.apply(&change);
         }
         Ok(Service {
+            settings,
             world: RwLock::new(world),
             store,
             writes: tokio::sync::Mutex::new(()),
@@ -147,6 +193,10 @@ impl Service {
 
     pub fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     pub fn clock(&self) -> &Arc<Clock> {

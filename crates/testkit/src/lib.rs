@@ -72,6 +72,16 @@ impl TestServer {
         Self::boot(tempfile::tempdir().expect("a temp dir"), None, Arc::new(Clock::default())).await
     }
 
+    /// A server over a fresh store with the demo world and these settings.
+    pub async fn start_with_settings(settings: service::Settings) -> TestServer {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let clock = Arc::new(Clock::default());
+        let mut cfg = Self::config(&dir, None, &clock);
+        cfg.settings = settings;
+        let server = wabagate::start(cfg).await.expect("the server starts");
+        Self::running(server, dir, None, clock)
+    }
+
     /// A server over a fresh store with the world of these fixtures (TOML).
     pub async fn with_fixtures(toml: &str) -> TestServer {
         let dir = tempfile::tempdir().expect("a temp dir");
@@ -99,6 +109,8 @@ impl TestServer {
             data: dir.path().join("data"),
             fixtures,
             clock: clock.clone(),
+            // Templates are approved as soon as tests look; tests of the review use the clock.
+            settings: service::Settings { template_review: service::TemplateReview::After(5) },
         }
     }
 

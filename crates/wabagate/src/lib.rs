@@ -8,17 +8,21 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use service::fixtures::{Fixtures, Seeded, demo};
-use service::{Clock, Service};
+use service::{Clock, Service, Settings};
 use store::{SqliteStore, Store};
 
 /// How often coalesced token last-use times are written to the store.
 pub const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How often PENDING templates whose automatic review is due are approved.
+pub const TEMPLATE_REVIEW_INTERVAL: Duration = Duration::from_secs(1);
 
 pub struct ServeConfig {
     pub listen: SocketAddr,
     pub data: PathBuf,
     pub fixtures: Option<PathBuf>,
     pub clock: Arc<Clock>,
+    pub settings: Settings,
 }
 
 #[derive(Debug)]
@@ -71,7 +75,8 @@ pub async fn start_with_store(cfg: ServeConfig, store: Arc<dyn Store>) -> Result
         None => None,
     };
     let service = Arc::new(
-        Service::open(store, cfg.clock.clone()).map_err(|e| StartError(format!("cannot load the store: {e}")))?,
+        Service::open(store, cfg.clock.clone(), cfg.settings.clone())
+            .map_err(|e| StartError(format!("cannot load the store: {e}")))?,
     );
 
     let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -105,10 +110,12 @@ pub async fn start_with_store(cfg: ServeConfig, store: Arc<dyn Store>) -> Result
     let mut flush_stop = shutdown.subscribe();
     let task = tokio::spawn(async move {
         let flush = tokio::spawn(async move {
-            let mut every = tokio::time::interval(USAGE_FLUSH_INTERVAL);
+            let mut usage = tokio::time::interval(USAGE_FLUSH_INTERVAL);
+            let mut review = tokio::time::interval(TEMPLATE_REVIEW_INTERVAL);
             loop {
                 tokio::select! {
-                    _ = every.tick() => { let _ = flusher.flush_usage().await; }
+                    _ = usage.tick() => { let _ = flusher.flush_usage().await; }
+                    _ = review.tick() => { let _ = flusher.review_due_templates().await; }
                     _ = flush_stop.changed() => break,
                 }
             }

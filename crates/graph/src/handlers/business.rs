@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 use super::{no_such_edge, success};
 use crate::{Ctx, paging, render};
 
-const EDGES: &[&str] = &["system_users", "owned_whatsapp_business_accounts", "client_whatsapp_business_accounts"];
+const EDGES: &[&str] =
+    &["system_users", "owned_whatsapp_business_accounts", "client_whatsapp_business_accounts", "extendedcredits"];
 
 pub async fn handle(ctx: &mut Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Value, GraphError> {
     match (ctx.verb, edge) {
@@ -21,6 +22,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, id: GraphId, edge: Option<&str>) -> Resul
         (Verb::Post, Some("system_users")) => create_or_rename(ctx, id).await,
         (Verb::Get, Some("owned_whatsapp_business_accounts")) => list_wabas(ctx, id, true),
         (Verb::Get, Some("client_whatsapp_business_accounts")) => list_wabas(ctx, id, false),
+        (Verb::Get, Some("extendedcredits")) => super::credit::list(ctx, id),
         (_, None) => Err(GraphError::unknown_object(ctx.verb, id)),
         (_, Some(edge)) => Err(no_such_edge(ctx, id, edge, "Business", EDGES)),
     }

@@ -1,8 +1,13 @@
 //! Dispatch from `/{node}/{edge}` to the handler of the node's type.
 
+mod app;
 mod audit;
 mod business;
+mod credit;
+mod phone;
+mod solution;
 mod system_user;
+mod template;
 mod tokens;
 mod waba;
 
@@ -22,6 +27,7 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, route: &[&str]) -> Result<Value, GraphE
         ["oauth", "access_token"] => tokens::exchange(ctx).await,
         ["oauth", "revoke"] => tokens::revoke(ctx).await,
         ["_wabagate", "audit"] => audit::list(ctx).await,
+        ["_wabagate", "templates", id, "review"] => template::review(ctx, id).await,
         [node] => node_or_edge(ctx, node, None).await,
         [node, edge] => node_or_edge(ctx, node, Some(edge)).await,
         _ => Err(GraphError::unsupported(ctx.verb, &route.join("/"))),
@@ -40,7 +46,12 @@ async fn node_or_edge(ctx: &mut Ctx<'_>, node: &str, edge: Option<&str>) -> Resu
         Some(Kind::SystemUser) => system_user::handle(ctx, id, edge).await,
         Some(Kind::Waba) => waba::handle(ctx, id, edge).await,
         Some(Kind::Person) => person(ctx, id, edge),
-        Some(Kind::App) => app(ctx, id, edge),
+        Some(Kind::App) => app::handle(ctx, id, edge).await,
+        Some(Kind::Solution) => solution::handle(ctx, id, edge).await,
+        Some(Kind::PhoneNumber) => phone::handle(ctx, id, edge).await,
+        Some(Kind::Template) => template::handle(ctx, id, edge).await,
+        Some(Kind::CreditLine) => credit::credit_line(ctx, id, edge).await,
+        Some(Kind::AllocationConfig) => credit::allocation(ctx, id, edge).await,
         _ => Err(GraphError::unsupported(ctx.verb, node)),
     }
 }
@@ -67,23 +78,5 @@ fn person(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Value, Graph
         (Verb::Get, None) => render::person(&world, p).select(ctx.fields()),
         (_, None) => Err(GraphError::unknown_object(ctx.verb, id)),
         (_, Some(edge)) => Err(no_such_edge(ctx, id, edge, "BusinessUser", &[])),
-    }
-}
-
-/// An app: visible to the people and system users of the business that owns it.
-fn app(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Value, GraphError> {
-    let world = ctx.service.world();
-    let a = world.app(id).ok_or_else(|| GraphError::unknown_object(ctx.verb, id))?;
-    let visible = match ctx.auth()? {
-        service::Authenticated::App { app } => *app == id,
-        service::Authenticated::User { acting, .. } => acting.principal().business == a.business,
-    };
-    if !visible {
-        return Err(GraphError::unknown_object(ctx.verb, id));
-    }
-    match (ctx.verb, edge) {
-        (Verb::Get, None) => render::app(&world, a).select(ctx.fields()),
-        (_, None) => Err(GraphError::unknown_object(ctx.verb, id)),
-        (_, Some(edge)) => Err(no_such_edge(ctx, id, edge, "Application", &[])),
     }
 }

@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::{AuditQuery, Result, Store, StoreError};
 
 /// Schema migrations, applied in order; the schema's version is the number applied.
-const MIGRATIONS: &[&str] = &[include_str!("001_initial.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("001_initial.sql"), include_str!("002_whatsapp_assets.sql")];
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -248,10 +248,48 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> Result<()> {
                 params![id(t.id)?, id(t.waba)?, json(t)?],
             )?;
         }
+        Change::DeleteTemplate { id: template } => {
+            tx.execute("DELETE FROM templates WHERE id = ?1", params![id(*template)?])?;
+        }
         Change::CreditLine(c) => {
             tx.execute(
                 "INSERT INTO credit_lines (id, business, body) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET body = excluded.body",
                 params![id(c.id)?, id(c.business)?, json(c)?],
+            )?;
+        }
+        Change::Solution(x) => {
+            tx.execute(
+                "INSERT INTO solutions (id, body) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET body = excluded.body",
+                params![id(x.id)?, json(x)?],
+            )?;
+        }
+        Change::OnboardToSolution(x) => {
+            tx.execute(
+                "INSERT INTO solution_wabas (waba, solution, created_time) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                params![id(x.waba)?, id(x.solution)?, x.created_time],
+            )?;
+        }
+        Change::Allocation(x) => {
+            tx.execute(
+                "INSERT INTO allocations (id, credit_line, waba, body) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(id) DO UPDATE SET body = excluded.body",
+                params![id(x.id)?, id(x.credit_line)?, id(x.waba)?, json(x)?],
+            )?;
+        }
+        Change::Subscribe(x) => {
+            tx.execute(
+                "INSERT INTO subscribed_apps (waba, app, body) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(waba, app) DO UPDATE SET body = excluded.body",
+                params![id(x.waba)?, id(x.app)?, json(x)?],
+            )?;
+        }
+        Change::Unsubscribe { waba, app } => {
+            tx.execute("DELETE FROM subscribed_apps WHERE waba = ?1 AND app = ?2", params![id(*waba)?, id(*app)?])?;
+        }
+        Change::Message(m) => {
+            tx.execute(
+                "INSERT INTO messages (id, waba, phone_number, created_time, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![m.id, id(m.waba)?, id(m.phone_number)?, m.created_time, json(m)?],
             )?;
         }
         Change::TokensUsed { uses } => {

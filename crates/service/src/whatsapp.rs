@@ -1,0 +1,433 @@
+//! The WhatsApp assets behind a WABA: subscribed apps, phone numbers, message templates and
+//! messages. Every write authorizes against the rules table first.
+
+use model::rules::{self, Operation, WabaAccess};
+use model::{Change, GraphError, GraphId, PhoneNumber, SubscribedApp, Verb};
+use sha2::{Digest, Sha256};
+
+use crate::{Acting, Service};
+
+/// The verification code `request_code` "sends". wabagate sends no SMS; this fixed, documented
+/// code is what `verify_code` accepts.
+pub const VERIFICATION_CODE: &str = "123456";
+
+fn pin_hash(pin: &str) -> String {
+    hex::encode(Sha256::digest(pin.as_bytes()))
+}
+
+impl Service {
+    /// The phone number a path names, and the caller's right to `op` on its WABA.
+    pub fn phone_access(
+        world: &model::World,
+        acting: &Acting,
+        verb: Verb,
+        op: Operation,
+        phone: GraphId,
+    ) -> Result<(PhoneNumber, WabaAccess), GraphError> {
+        let p = world.phone_number(phone).ok_or_else(|| GraphError::unknown_object(verb, phone))?;
+        // A phone number of a WABA the caller cannot see does not exist for it.
+        let access = rules::authorize_waba(world, &acting.caller, verb, op, p.waba).map_err(|e| {
+            if e.code == 100 && e.subcode == Some(33) { GraphError::unknown_object(verb, phone) } else { e }
+        })?;
+        Ok((p.clone(), access))
+    }
+
+    /// `POST /{waba}/subscribed_apps`: subscribes the caller's app to the WABA's webhooks.
+    pub async fn subscribe_app(
+        &self,
+        acting: &Acting,
+        waba: GraphId,
+        app: GraphId,
+        override_callback_uri: Option<String>,
+        verify_token: Option<String>,
+    ) -> Result<(), GraphError> {
+        if let Some(uri) = &override_callback_uri {
+            if !(uri.starts_with("https://") || uri.starts_with("http://")) {
+                return Err(GraphError::invalid_param("Param override_callback_uri must be a URL"));
+            }
+            if verify_token.as_deref().is_none_or(str::is_empty) {
+                return Err(GraphError::missing_param("verify_token"));
+            }
+        }
+        self.write(|tx| {
+            rules::authorize_waba(tx.world(), &acting.caller, Verb::Post, Operation::ManageSubscribedApps, waba)?;
+            tx.change(Change::Subscribe(SubscribedApp {
+                waba,
+                app,
+                override_callback_uri,
+                verify_token,
+                created_time: tx.now(),
+            }));
+            Ok(())
+        })
+        .await
+    }
+
+    /// `DELETE /{waba}/subscribed_apps`: unsubscribes the caller's app.
+    pub async fn unsubscribe_app(&self, acting: &Acting, waba: GraphId, app: GraphId) -> Result<(), GraphError> {
+        self.write(|tx| {
+            rules::authorize_waba(tx.world(), &acting.caller, Verb::Delete, Operation::ManageSubscribedApps, waba)?;
+            tx.change(Change::Unsubscribe { waba, app });
+            Ok(())
+        })
+        .await
+    }
+
+    /// `POST /{phone}/register`: registers the number for the Cloud API with a two-step PIN. The
+    /// first registration sets the PIN; later ones must give the same PIN.
+    pub async fn register_phone(&self, acting: &Acting, phone: GraphId, pin: &str) -> Result<(), GraphError> {
+        if pin.len() != 6 || !pin.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(GraphError::invalid_param("Param pin must be a 6-digit number"));
+        }
+        self.write(|tx| {
+            let (mut p, _) = Self::phone_access(tx.world(), acting, Verb::Post, Operation::ManagePhone, phone)?;
+            let hash = pin_hash(pin);
+            if p.pin_hash.as_ref().is_some_and(|h| *h != hash) {
+                return Err(GraphError::pin_mismatch());
+            }
+            p.pin_hash = Some(hash);
+            p.status = "CONNECTED".into();
+            p.last_onboarded_time = Some(tx.now());
+            tx.change(Change::PhoneNumber(p));
+            Ok(())
+        })
+        .await
+    }
+
+    /// `POST /{phone}/deregister`: the number stops working with the Cloud API until registered again.
+    pub async fn deregister_phone(&self, acting: &Acting, phone: GraphId) -> Result<(), GraphError> {
+        self.write(|tx| {
+            let (mut p, _) = Self::phone_access(tx.world(), acting, Verb::Post, Operation::ManagePhone, phone)?;
+            p.status = "DISCONNECTED".into();
+            tx.change(Change::PhoneNumber(p));
+            Ok(())
+        })
+        .await
+    }
+
+    /// `POST /{phone}/request_code`: "sends" [`VERIFICATION_CODE`] by SMS or voice.
+    pub async fn request_code(&self, acting: &Acting, phone: GraphId, method: &str) -> Result<(), GraphError> {
+        if method != "SMS" && method != "VOICE" {
+            return Err(GraphError::invalid_param("Param code_method must be one of {SMS, VOICE}"));
+        }
+        self.write(|tx| {
+            let (mut p, _) = Self::phone_access(tx.world(), acting, Verb::Post, Operation::ManagePhone, phone)?;
+            p.pending_code = Some(VERIFICATION_CODE.to_string());
+            if p.code_verification_status != "VERIFIED" {
+                p.code_verification_status = "NOT_VERIFIED".into();
+            }
+            tx.change(Change::PhoneNumber(p));
+            Ok(())
+        })
+        .await
+    }
+
+    /// `POST /{phone}/verify_code`: checks the code from request_code.
+    pub async fn verify_code(&self, acting: &Acting, phone: GraphId, code: &str) -> Result<(), GraphError> {
+        self.write(|tx| {
+            let (mut p, _) = Self::phone_access(tx.world(), acting, Verb::Post, Operation::ManagePhone, phone)?;
+            if p.pending_code.as_deref() != Some(code.trim()) {
+                return Err(GraphError::code_mismatch());
+            }
+            p.pending_code = None;
+            p.code_verification_status = "VERIFIED".into();
+            tx.change(Change::PhoneNumber(p));
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// A template to create: `POST /{waba}/message_templates`.
+pub struct NewTemplate {
+    pub name: String,
+    pub language: String,
+    pub category: String,
+    pub components: serde_json::Value,
+    pub parameter_format: Option<String>,
+}
+
+/// What `DELETE /{waba}/message_templates` names.
+pub enum TemplateSelector {
+    /// Every language of the name.
+    Name(String),
+    /// One template, by id (and name, if given, which must match).
+    Id(GraphId, Option<String>),
+    Ids(Vec<GraphId>),
+}
+
+/// An accepted message.
+pub struct Sent {
+    pub id: String,
+    pub input: String,
+    pub wa_id: String,
+    pub is_template: bool,
+}
+
+fn check_category(category: &str) -> Result<String, GraphError> {
+    let upper = category.trim().to_ascii_uppercase();
+    if template::CATEGORIES.contains(&upper.as_str()) {
+        Ok(upper)
+    } else {
+        Err(GraphError::template_invalid(format!(
+            "Param category must be one of {{{}}}",
+            template::CATEGORIES.join(", ")
+        )))
+    }
+}
+
+use model::template::{self, ParameterFormat};
+use model::{Message, MessageTemplate};
+
+impl Service {
+    /// The status and review time a new or edited template starts with.
+    fn review_start(&self, now: i64) -> (String, Option<i64>) {
+        match self.settings().template_review {
+            crate::TemplateReview::Immediate => ("APPROVED".into(), None),
+            crate::TemplateReview::After(secs) => ("PENDING".into(), Some(now + secs)),
+            crate::TemplateReview::Manual => ("PENDING".into(), None),
+        }
+    }
+
+    /// `POST /{waba}/message_templates`.
+    pub async fn create_template(
+        &self,
+        acting: &Acting,
+        waba: GraphId,
+        t: NewTemplate,
+    ) -> Result<MessageTemplate, GraphError> {
+        self.write(|tx| {
+            rules::authorize_waba(tx.world(), &acting.caller, Verb::Post, Operation::ManageTemplates, waba)?;
+            template::check_name(&t.name)?;
+            if !template::is_language(&t.language) {
+                return Err(GraphError::template_invalid(format!(
+                    "Param language: {} is not a language Meta supports for templates",
+                    t.language
+                )));
+            }
+            let category = check_category(&t.category)?;
+            let format = match t.parameter_format.as_deref() {
+                None | Some("") => ParameterFormat::Positional,
+                Some(f) => ParameterFormat::parse(f).ok_or_else(|| {
+                    GraphError::template_invalid("Param parameter_format must be one of {POSITIONAL, NAMED}")
+                })?,
+            };
+            let (components, _) = template::check_components(&t.components, &category, format)?;
+            let world = tx.world();
+            if world.templates_of(waba).any(|x| x.name == t.name && x.language == t.language) {
+                return Err(GraphError::template_exists(&t.name, &t.language));
+            }
+            if world.templates_of(waba).count() >= template::MAX_TEMPLATES_PER_WABA {
+                return Err(GraphError::template_limit());
+            }
+            let (status, review_at) = self.review_start(tx.now());
+            let created = MessageTemplate {
+                id: tx.new_id(),
+                waba,
+                name: t.name,
+                language: t.language,
+                category,
+                status,
+                parameter_format: format.as_str().into(),
+                components,
+                created_time: tx.now(),
+                review_at,
+                rejected_reason: None,
+                previous_category: None,
+            };
+            tx.change(Change::Template(created.clone()));
+            Ok(created)
+        })
+        .await
+    }
+
+    /// The template a path names, and the caller's right to `op` on its WABA.
+    pub fn template_access(
+        world: &model::World,
+        acting: &Acting,
+        verb: Verb,
+        op: Operation,
+        id: GraphId,
+    ) -> Result<MessageTemplate, GraphError> {
+        let t = world.template(id).ok_or_else(|| GraphError::unknown_object(verb, id))?;
+        rules::authorize_waba(world, &acting.caller, verb, op, t.waba).map_err(|e| {
+            if e.code == 100 && e.subcode == Some(33) { GraphError::unknown_object(verb, id) } else { e }
+        })?;
+        Ok(t.clone())
+    }
+
+    /// `POST /{template}`: edits components or category; the template goes back to review.
+    pub async fn edit_template(
+        &self,
+        acting: &Acting,
+        id: GraphId,
+        components: Option<serde_json::Value>,
+        category: Option<String>,
+    ) -> Result<(), GraphError> {
+        if components.is_none() && category.is_none() {
+            return Err(GraphError::missing_param("components"));
+        }
+        self.write(|tx| {
+            let mut t = Self::template_access(tx.world(), acting, Verb::Post, Operation::ManageTemplates, id)?;
+            if let Some(c) = category {
+                let c = check_category(&c)?;
+                if c != t.category {
+                    t.previous_category = Some(std::mem::replace(&mut t.category, c));
+                }
+            }
+            let format = ParameterFormat::parse(&t.parameter_format).unwrap_or(ParameterFormat::Positional);
+            let components = components.unwrap_or_else(|| t.components.clone());
+            t.components = template::check_components(&components, &t.category, format)?.0;
+            let (status, review_at) = self.review_start(tx.now());
+            t.status = status;
+            t.review_at = review_at;
+            t.rejected_reason = None;
+            tx.change(Change::Template(t));
+            Ok(())
+        })
+        .await
+    }
+
+    /// `DELETE /{waba}/message_templates`.
+    pub async fn delete_templates(
+        &self,
+        acting: &Acting,
+        waba: GraphId,
+        selector: TemplateSelector,
+    ) -> Result<(), GraphError> {
+        self.write(|tx| {
+            rules::authorize_waba(tx.world(), &acting.caller, Verb::Delete, Operation::ManageTemplates, waba)?;
+            let world = tx.world();
+            let doomed: Vec<GraphId> = match &selector {
+                TemplateSelector::Name(name) => {
+                    world.templates_of(waba).filter(|t| &t.name == name).map(|t| t.id).collect()
+                }
+                TemplateSelector::Id(id, name) => world
+                    .templates_of(waba)
+                    .filter(|t| t.id == *id && name.as_ref().is_none_or(|n| *n == t.name))
+                    .map(|t| t.id)
+                    .collect(),
+                TemplateSelector::Ids(ids) => {
+                    let found: Vec<GraphId> =
+                        world.templates_of(waba).filter(|t| ids.contains(&t.id)).map(|t| t.id).collect();
+                    if found.len() != ids.len() { Vec::new() } else { found }
+                }
+            };
+            if doomed.is_empty() {
+                let what = match &selector {
+                    TemplateSelector::Name(n) => n.clone(),
+                    TemplateSelector::Id(id, _) => id.to_string(),
+                    TemplateSelector::Ids(ids) => ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "),
+                };
+                return Err(GraphError::template_not_found(&what));
+            }
+            for id in doomed {
+                tx.change(Change::DeleteTemplate { id });
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Approves or rejects a PENDING template by hand (manual review). Needs an admin of the
+    /// business that owns the template's WABA.
+    pub async fn review_template(
+        &self,
+        acting: &Acting,
+        id: GraphId,
+        approve: bool,
+        reason: Option<String>,
+    ) -> Result<(), GraphError> {
+        self.write(|tx| {
+            let world = tx.world();
+            let t = world.template(id).ok_or_else(|| GraphError::unknown_object(Verb::Post, id))?;
+            let owner =
+                world.waba(t.waba).map(|w| w.owner).ok_or_else(|| GraphError::unknown_object(Verb::Post, id))?;
+            if acting.principal().business != owner || acting.principal().role != model::Role::Admin {
+                return Err(GraphError::permission(Some(
+                    "templates are reviewed by an admin of the business that owns the WABA",
+                )));
+            }
+            if t.status != "PENDING" {
+                return Err(GraphError::invalid_param(format!("Template {id} is {}, not PENDING", t.status)));
+            }
+            let mut t = t.clone();
+            t.status = if approve { "APPROVED" } else { "REJECTED" }.into();
+            t.rejected_reason = (!approve).then(|| reason.unwrap_or_else(|| "INVALID_FORMAT".into()));
+            t.review_at = None;
+            tx.change(Change::Template(t));
+            Ok(())
+        })
+        .await
+    }
+
+    /// Approves the templates whose automatic review is due. Returns how many.
+    pub async fn review_due_templates(&self) -> Result<usize, GraphError> {
+        let now = self.now();
+        if self.world().templates_due(now).next().is_none() {
+            return Ok(0);
+        }
+        self.write(|tx| {
+            let due: Vec<MessageTemplate> = tx.world().templates_due(now).cloned().collect();
+            let n = due.len();
+            for mut t in due {
+                t.status = "APPROVED".into();
+                t.review_at = None;
+                tx.change(Change::Template(t));
+            }
+            Ok(n)
+        })
+        .await
+    }
+
+    /// `POST /{phone}/messages`: checks and records a message; nothing is delivered.
+    pub async fn send_message(
+        &self,
+        acting: &Acting,
+        phone: GraphId,
+        body: serde_json::Value,
+    ) -> Result<Sent, GraphError> {
+        self.write(|tx| {
+            let (p, _) = Self::phone_access(tx.world(), acting, Verb::Post, Operation::SendMessages, phone)?;
+            if p.status != "CONNECTED" {
+                return Err(GraphError::not_registered());
+            }
+            let outgoing = crate::messages::check(tx.world(), p.waba, &body)?;
+            let id = crate::messages::new_wamid(&outgoing.wa_id);
+            tx.change(Change::Message(Message {
+                id: id.clone(),
+                phone_number: phone,
+                waba: p.waba,
+                to: outgoing.wa_id.clone(),
+                kind: outgoing.kind.clone(),
+                body,
+                sent_by: acting.principal().id,
+                created_time: tx.now(),
+            }));
+            Ok(Sent { id, input: outgoing.input, wa_id: outgoing.wa_id, is_template: outgoing.kind == "template" })
+        })
+        .await
+    }
+}
+
+impl Service {
+    /// `POST /{waba}`: renames the WABA (the one setting wabagate keeps).
+    pub async fn update_waba(&self, acting: &Acting, waba: GraphId, name: Option<String>) -> Result<(), GraphError> {
+        let name = match name.map(|n| n.trim().to_string()) {
+            Some(n) if n.is_empty() || n.chars().count() > 100 => {
+                return Err(GraphError::invalid_param("Param name must be 1 to 100 characters"));
+            }
+            other => other,
+        };
+        self.write(|tx| {
+            rules::authorize_waba(tx.world(), &acting.caller, Verb::Post, Operation::UpdateWaba, waba)?;
+            if let Some(name) = name {
+                let mut w = tx.world().waba(waba).expect("authorized WABA exists").clone();
+                w.name = name;
+                tx.change(Change::Waba(w));
+            }
+            Ok(())
+        })
+        .await
+    }
+}
