@@ -3,11 +3,13 @@
 
 mod assignments;
 mod audit;
+mod credit;
 mod docs;
 mod fixtures;
 mod matrix;
 mod memory;
 mod persistence;
+mod solutions;
 mod system_users;
 mod templates;
 mod tokens;
