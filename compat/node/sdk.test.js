@@ -161,6 +161,30 @@ function readText(file) {
   }
 }
 
+// Runs as `node -e WATCHDOG_SRC <server pid> [<dir to remove>]`: when its stdin (a pipe from
+// the test process) closes, SIGTERM then SIGKILL the server and remove the temp dir; exits by
+// itself if the server goes away first.
+const WATCHDOG_SRC = `
+const pid = Number(process.argv[1]);
+const dir = process.argv[2];
+const done = () => {
+  if (dir) { try { require('fs').rmSync(dir, { recursive: true, force: true }); } catch {} }
+  process.exit(0);
+};
+const alive = () => { try { process.kill(pid, 0); return true; } catch { return false; } };
+const poll = setInterval(() => { if (!alive()) process.exit(0); }, 1000);
+process.stdin.on('data', () => {});
+process.stdin.on('close', () => {
+  clearInterval(poll);
+  try { process.kill(pid, 'SIGTERM'); } catch { done(); }
+  const t0 = Date.now();
+  setInterval(() => {
+    if (!alive()) done();
+    if (Date.now() - t0 > 10000) { try { process.kill(pid, 'SIGKILL'); } catch {} setTimeout(done, 500); }
+  }, 100);
+});
+`;
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function startServer() {
@@ -196,41 +220,37 @@ async function startServer() {
       resolve(exit);
     });
   });
-  // If this process ends abruptly (uncaught error, or the runner sends a signal), do not leave
-  // the server behind.
+  // Never leave the server behind, even if this process dies without running any cleanup
+  // (SIGKILL, a broken stdout pipe, the runner going away): a tiny watchdog process holds a
+  // pipe from us and stops the server when that pipe closes.
+  const keep = Boolean(process.env.WABAGATE_KEEP_DATA);
+  const watchdog = spawn(process.execPath, ['-e', WATCHDOG_SRC, String(child.pid), keep ? '' : workdir], {
+    stdio: ['pipe', 'ignore', 'ignore'],
+  });
+  watchdog.on('error', () => {});
+  watchdog.stdin.on('error', () => {});
+  watchdog.unref();
+  watchdog.stdin.unref();
   const killOnExit = () => {
     if (exit === null) child.kill('SIGKILL');
   };
-  const onSignal = (sig) => {
-    killOnExit();
-    process.kill(process.pid, sig); // default action once the listeners are removed below
-  };
-  const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  const signalHandlers = SIGNALS.map((sig) => {
-    const handler = () => {
-      for (const [i, s] of SIGNALS.entries()) process.removeListener(s, signalHandlers[i]);
-      onSignal(sig);
-    };
-    process.once(sig, handler);
-    return handler;
-  });
   process.once('exit', killOnExit);
 
   const logs = () => `--- stderr ---\n${readText(stderrPath)}\n--- stdout ---\n${readText(stdoutPath)}`;
 
   const stop = async () => {
     process.removeListener('exit', killOnExit);
-    for (const [i, sig] of SIGNALS.entries()) process.removeListener(sig, signalHandlers[i]);
     if (exit === null) {
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       await exited;
       clearTimeout(timer);
     }
+    watchdog.kill('SIGKILL'); // the server is gone and reaped: the watchdog has nothing left to do
     if (exit && exit.signal !== 'SIGTERM' && exit.code !== 0) {
       console.log(`[wabagate] exited with ${JSON.stringify(exit)}\n${logs()}`);
     }
-    if (process.env.WABAGATE_KEEP_DATA) {
+    if (keep) {
       console.log(`[wabagate] keeping ${workdir}`);
     } else {
       fs.rmSync(workdir, { recursive: true, force: true });

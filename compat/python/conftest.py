@@ -3,7 +3,8 @@
 The session-scoped `wabagate` fixture starts
 ``wabagate serve --listen 127.0.0.1:<free port> --data <fresh tmp dir>``,
 waits for the port to answer, and yields the parsed ``<data>/bootstrap.json``
-(plus ``data_dir``), then stops the server.
+(plus ``data_dir``), then stops the server. Template review is the server's default
+(PENDING, approved 5 s later); WABAGATE_FIXTURES / WABAGATE_TEMPLATE_REVIEW are ignored.
 
 Binary: ``$WABAGATE_BIN`` or ``<repo>/target/debug/wabagate``
 (build it first with ``cargo build -p wabagate``).
@@ -66,6 +67,10 @@ def wabagate():
 
     env = dict(os.environ)
     env.pop("WABAGATE_DATA", None)  # --data wins anyway; keep the env clean
+    # The scenario relies on the demo world and the default review (a new template is
+    # PENDING, approved 5 s later): don't let the caller's environment change either.
+    env.pop("WABAGATE_FIXTURES", None)
+    env.pop("WABAGATE_TEMPLATE_REVIEW", None)
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
 

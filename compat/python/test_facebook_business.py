@@ -16,6 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from facebook_business.adobjects.business import Business
+from facebook_business.adobjects.extendedcredit import ExtendedCredit
+from facebook_business.adobjects.extendedcreditallocationconfig import ExtendedCreditAllocationConfig
 from facebook_business.adobjects.systemuser import SystemUser
 from facebook_business.adobjects.user import User
 from facebook_business.adobjects.whatsappbusinessaccount import WhatsAppBusinessAccount
@@ -28,6 +30,8 @@ pytestmark = pytest.mark.incremental
 API_VERSION = "v23.0"
 SCOPES = ["business_management", "whatsapp_business_management"]
 EXTRA_USERS = 5
+EXTRA_TEMPLATES = 6
+TEMPLATE_FIELDS = ["id", "name", "status", "language", "category"]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -96,6 +100,38 @@ def biz(ctx, api=None):
 
 def waba(ctx, api=None):
     return WhatsAppBusinessAccount(ctx.b["waba_id"], api=api or ctx.api)
+
+
+def template_params(name, language="en_US"):
+    return {
+        "name": name,
+        "category": "UTILITY",
+        "language": language,
+        "components": [
+            {"type": "BODY", "text": "Order {{1}} shipped", "example": {"body_text": [["123"]]}}
+        ],
+    }
+
+
+def list_templates(ctx, fields=TEMPLATE_FIELDS, params=None):
+    """All templates of the demo WABA (every page), as plain dicts, plus the Cursor."""
+    with warnings.catch_warnings():
+        # The SDK declares no fields for the message_templates edge; asking for any
+        # only warns ("message_templates does not allow field id") in non-strict mode.
+        warnings.simplefilter("ignore")
+        cursor = waba(ctx).get_message_templates(fields=fields, params=params or {})
+        items = [dict(t) for t in cursor]
+    return items, cursor
+
+
+def employee_api(ctx):
+    """The EMPLOYEE system user's token from step 5 (no finance permission)."""
+    return make_api(ctx.b["graph_url"], ctx.b["app_id"], None, ctx.token, ctx.log)
+
+
+def client_waba_funding(ctx):
+    w = WhatsAppBusinessAccount(ctx.b["client_waba_id"], api=ctx.api).api_get(fields=["primary_funding_id"])
+    return dict(w).get("primary_funding_id")
 
 
 # --------------------------------------------------------------------------- steps
@@ -313,3 +349,216 @@ def test_13_cursor_paging(ctx):
     )
     check(ctx, cursor.total() == len(expected), "cursor.total() == number of system users",
           f"total={cursor.total()} count={len(expected)}")
+
+
+def test_14_create_message_template(ctx):
+    print("\n14. WhatsAppBusinessAccount.create_message_template(name, UTILITY, en_US, components)")
+    before, _ = list_templates(ctx)
+    print(f"  templates before: {[(t.get('name'), t.get('status')) for t in before]}")
+    check(ctx, any(t.get("name") == "hello_world" and t.get("status") == "APPROVED" for t in before),
+          "demo WABA has hello_world APPROVED", before)
+    ctx.initial_templates = {t["id"] for t in before}
+
+    created = waba(ctx).create_message_template(params=template_params("sdk_order_shipped"))
+    print(f"  SDK returned {type(created).__name__}: {dict(created)}")
+    body = ctx.log[-1].request.body
+    body = body.decode() if isinstance(body, bytes) else body
+    form = parse_qs(body or "")
+    check(ctx, json.loads(form.get("components", ["null"])[0]) == template_params("x")["components"],
+          "components sent as a JSON array", form.get("components"))
+    tid = created.get("id")
+    check(ctx, isinstance(tid, str) and tid.isdigit(), "returns a numeric id string", repr(tid))
+    check(ctx, tid not in ctx.initial_templates, "id is new", tid)
+    check(ctx, created.get("status") == "PENDING", "status PENDING (under review)", dict(created))
+    check(ctx, created.get("category") == "UTILITY", "category UTILITY", dict(created))
+    ctx.templates = {tid: "sdk_order_shipped"}
+
+
+def test_15_template_cursor_paging(ctx):
+    print(f"\n15. create {EXTRA_TEMPLATES} more templates, then page through them 2 at a time")
+    for i in range(EXTRA_TEMPLATES):
+        name = f"sdk_pager_{i}"
+        t = waba(ctx).create_message_template(params=template_params(name))
+        check(ctx, t.get("status") == "PENDING", f"{name} created PENDING", dict(t))
+        ctx.templates[t["id"]] = name
+    check(ctx, len(ctx.templates) == 1 + EXTRA_TEMPLATES, "distinct ids", ctx.templates)
+    expected = ctx.initial_templates | set(ctx.templates)
+
+    start = len(ctx.log)
+    items, cursor = list_templates(ctx, params={"limit": 2})
+    check(ctx, isinstance(cursor, Cursor), "get_message_templates returns a Cursor", type(cursor))
+    pages = [r for r in ctx.log[start:] if "/message_templates" in r.request.url]
+    for r in pages:
+        q = parse_qs(urlsplit(r.request.url).query)
+        print(f"  page: after={q.get('after')} -> {[t.get('name') for t in r.json().get('data', [])]}")
+    seen = [t["id"] for t in items]
+    check(ctx, len(seen) == len(set(seen)), "every template seen exactly once", seen)
+    check(ctx, set(seen) == expected, "every template yielded", f"got {sorted(seen)}, want {sorted(expected)}")
+    check(ctx, len(pages) >= math.ceil(len(expected) / 2), "fetched one page per 2 templates", len(pages))
+    check(ctx, all(len(r.json().get("data", [])) <= 2 for r in pages), "each page honours limit=2")
+    check(ctx, all("after" in parse_qs(urlsplit(r.request.url).query) for r in pages[1:]),
+          "later pages requested with after=<cursor>")
+    check(ctx, cursor.total() == len(expected), "cursor.total() == number of templates",
+          f"total={cursor.total()} count={len(expected)}")
+    for t in items:
+        check(ctx, set(TEMPLATE_FIELDS) <= set(t), f"{t.get('name')} has the requested fields", t)
+        if t["id"] in ctx.templates:
+            check(ctx, t["name"] == ctx.templates[t["id"]] and t["language"] == "en_US"
+                  and t["category"] == "UTILITY" and t["status"] in ("PENDING", "APPROVED"),
+                  f"{t['name']}: name/language/category/status as created", t)
+
+
+def test_16_template_status_filter(ctx):
+    print("\n16. get_message_templates(params={'status': ['APPROVED']})")
+    # Review turns PENDING into APPROVED (never back), so sandwich the filtered call
+    # between two unfiltered listings: approved-before must be in it, pending-after must not.
+    before, _ = list_templates(ctx)
+    start = len(ctx.log)
+    approved, _ = list_templates(ctx, fields=["id", "name", "status"], params={"status": ["APPROVED"]})
+    req = next(r for r in ctx.log[start:] if "/message_templates" in r.request.url)
+    after, _ = list_templates(ctx)
+    q = parse_qs(urlsplit(req.request.url).query)
+    check(ctx, q.get("status") == ['["APPROVED"]'], "SDK sent status as a JSON array", q.get("status"))
+    print(f"  APPROVED: {[t['name'] for t in approved]}; summary={req.json().get('summary')}")
+    ids = {t["id"] for t in approved}
+    check(ctx, all(t.get("status") == "APPROVED" for t in approved), "only APPROVED templates", approved)
+    check(ctx, any(t.get("name") == "hello_world" for t in approved), "hello_world included", approved)
+    must = {t["id"] for t in before if t["status"] == "APPROVED"}
+    check(ctx, must <= ids, "every template APPROVED before the call is listed", must - ids)
+    must_not = {t["id"] for t in after if t["status"] != "APPROVED"}
+    check(ctx, not (must_not & ids), "no template still unapproved after the call is listed", must_not & ids)
+
+
+def test_17_duplicate_template(ctx):
+    print("\n17. a second en_US template with the same name is refused")
+    e = expect_error(ctx, lambda: waba(ctx).create_message_template(params=template_params("sdk_order_shipped")),
+                     "create_message_template(duplicate)")
+    err = (e.body() or {}).get("error", {})
+    check(ctx, 400 <= (e.http_status() or 0) < 500, "4xx status", e.http_status())
+    check(ctx, e.api_error_code() == 100, "code 100", e.api_error_code())
+    check(ctx, e.api_error_subcode() == 2388024, "subcode 2388024", e.api_error_subcode())
+    check(ctx, err.get("error_user_title") == "Content in This Language Already Exists",
+          "error_user_title 'Content in This Language Already Exists'", err)
+    check(ctx, bool(err.get("error_user_msg")), "non-empty error_user_msg", err)
+
+
+def test_18_delete_template(ctx):
+    print("\n18. WhatsAppBusinessAccount.delete_message_templates(name=...)")
+    tid = next(i for i, n in ctx.templates.items() if n == "sdk_pager_0")
+    waba(ctx).delete_message_templates(params={"name": "sdk_pager_0"})
+    last = ctx.log[-1]
+    q = parse_qs(urlsplit(last.request.url).query)
+    check(ctx, last.request.method == "DELETE" and q.get("name") == ["sdk_pager_0"],
+          "DELETE /{waba}/message_templates?name=sdk_pager_0 sent", last.request.url)
+    check(ctx, last.json().get("success") is True, 'response is {"success": true}', last.text)
+    del ctx.templates[tid]
+    items, cursor = list_templates(ctx)
+    ids = {t["id"] for t in items}
+    check(ctx, tid not in ids and "sdk_pager_0" not in {t["name"] for t in items},
+          "template gone from the list", items)
+    check(ctx, ids == ctx.initial_templates | set(ctx.templates), "the others are still listed", items)
+    check(ctx, cursor.total() == len(ids), "cursor.total() follows", cursor.total())
+
+    e = expect_error(ctx, lambda: waba(ctx).delete_message_templates(params={"name": "sdk_no_such_template"}),
+                     "delete_message_templates(unknown name)")
+    check(ctx, e.api_error_code() == 100, "code 100", e.api_error_code())
+    check(ctx, 400 <= (e.http_status() or 0) < 500, "4xx status", e.http_status())
+
+
+def test_19_credit_sharing(ctx):
+    print("\n19. ExtendedCredit.create_whats_app_credit_sharing_and_attach(waba_id=client WABA, USD)")
+    credits = [dict(c) for c in biz(ctx).get_extended_credits(fields=["id", "legal_entity_name"])]
+    print(f"  extended credits: {credits}")
+    mine = [c for c in credits if c.get("id") == ctx.b["extended_credit_id"]]
+    check(ctx, len(mine) == 1, "Business.get_extended_credits lists the credit line", credits)
+    check(ctx, bool(mine[0].get("legal_entity_name")), "with a legal_entity_name", mine[0])
+
+    before = client_waba_funding(ctx)
+    print(f"  client WABA primary_funding_id before: {before!r}")
+
+    e = expect_error(
+        ctx,
+        lambda: ExtendedCredit(ctx.b["extended_credit_id"], api=ctx.api).create_whats_app_credit_sharing_and_attach(
+            params={"waba_id": ctx.b["client_waba_id"], "waba_currency": "XYZ"}),
+        "share with waba_currency=XYZ",
+    )
+    check(ctx, e.api_error_code() == 100, "bad currency: code 100", e.api_error_code())
+
+    e = expect_error(
+        ctx,
+        lambda: ExtendedCredit(ctx.b["extended_credit_id"], api=employee_api(ctx))
+        .create_whats_app_credit_sharing_and_attach(params={"waba_id": ctx.b["client_waba_id"], "waba_currency": "USD"}),
+        "share with the EMPLOYEE token",
+    )
+    check(ctx, e.api_error_code() == 200, "employee (not finance editor): code 200", e.api_error_code())
+    check(ctx, client_waba_funding(ctx) == before, "refused calls attached nothing", before)
+
+    result = ExtendedCredit(ctx.b["extended_credit_id"], api=ctx.api).create_whats_app_credit_sharing_and_attach(
+        params={"waba_id": ctx.b["client_waba_id"], "waba_currency": "USD"})
+    print(f"  SDK returned {type(result).__name__}: {dict(result)}")
+    last = ctx.log[-1]
+    check(ctx, last.request.method == "POST" and last.request.url.split("?")[0].endswith(
+        f"/{ctx.b['extended_credit_id']}/whatsapp_credit_sharing_and_attach"), "POST .../whatsapp_credit_sharing_and_attach")
+    check(ctx, isinstance(result, ExtendedCreditAllocationConfig), "parsed as ExtendedCreditAllocationConfig",
+          type(result))
+    alloc_id = result.get("allocation_config_id")
+    check(ctx, isinstance(alloc_id, str) and alloc_id.isdigit(), "exposes a numeric allocation_config_id",
+          repr(alloc_id))
+    check(ctx, result.get("waba_id") == ctx.b["client_waba_id"], "echoes waba_id", dict(result))
+    ctx.alloc_id = alloc_id
+
+    funding = client_waba_funding(ctx)
+    print(f"  client WABA primary_funding_id after: {funding!r}")
+    check(ctx, isinstance(funding, str) and funding.isdigit(), "client WABA now has a primary_funding_id", funding)
+
+    alloc = ExtendedCreditAllocationConfig(alloc_id, api=ctx.api).api_get(
+        fields=["receiving_credential", "request_status"])
+    print(f"  allocation: {dict(alloc)}")
+    cred = alloc.get("receiving_credential")
+    check(ctx, cred is not None and cred.get("id") == funding,
+          "allocation.receiving_credential.id == WABA.primary_funding_id", f"{cred} vs {funding}")
+    check(ctx, alloc.get("request_status") not in (None, "DELETED"), "allocation not DELETED yet", dict(alloc))
+
+    e = expect_error(
+        ctx,
+        lambda: ExtendedCredit(ctx.b["extended_credit_id"], api=ctx.api).create_whats_app_credit_sharing_and_attach(
+            params={"waba_id": ctx.b["client_waba_id"], "waba_currency": "USD"}),
+        "share again while a credit line is attached",
+    )
+    check(ctx, e.api_error_code() == 100, "second attach: code 100", e.api_error_code())
+
+    ExtendedCreditAllocationConfig(alloc_id, api=ctx.api).api_delete()
+    last = ctx.log[-1]
+    check(ctx, last.request.method == "DELETE", "DELETE /{allocation} sent")
+    check(ctx, last.json().get("success") is True, 'response is {"success": true}', last.text)
+    again = ExtendedCreditAllocationConfig(alloc_id, api=ctx.api).api_get(
+        fields=["receiving_credential", "request_status"])
+    print(f"  allocation after delete: {dict(again)}")
+    check(ctx, again.get("request_status") == "DELETED", "request_status DELETED", dict(again))
+    print(f"  client WABA primary_funding_id after revoke: {client_waba_funding(ctx)!r}")
+
+
+def test_20_error_fields(ctx):
+    print("\n20. every field a FacebookRequestError exposes (EMPLOYEE token sharing the credit line)")
+    e = expect_error(
+        ctx,
+        lambda: ExtendedCredit(ctx.b["extended_credit_id"], api=employee_api(ctx))
+        .create_whats_app_credit_sharing_and_attach(params={"waba_id": ctx.b["client_waba_id"], "waba_currency": "USD"}),
+        "share with the EMPLOYEE token",
+    )
+    msg = e.api_error_message()
+    check(ctx, isinstance(msg, str) and msg.startswith("(#200)"), "api_error_message() starts with '(#200)'", msg)
+    check(ctx, e.api_error_code() == 200, "api_error_code() == 200", e.api_error_code())
+    check(ctx, e.api_error_subcode() is None, "api_error_subcode() is None (absent)", e.api_error_subcode())
+    check(ctx, e.api_error_type() == "OAuthException", "api_error_type() == 'OAuthException'", e.api_error_type())
+    check(ctx, e.api_transient_error() in (False, None), "api_transient_error() is False/None",
+          e.api_transient_error())
+    check(ctx, e.http_status() == 403, "http_status() == 403", e.http_status())
+    err = (e.body() or {}).get("error", {})
+    check(ctx, isinstance(err.get("fbtrace_id"), str) and err["fbtrace_id"], "body()['error']['fbtrace_id']", err)
+    check(ctx, "error_data" not in err or isinstance(err["error_data"], dict), "error_data absent or a dict", err)
+    blame = e.api_blame_field_specs()
+    check(ctx, blame is None or isinstance(blame, list), "api_blame_field_specs() does not crash", repr(blame))
+    check(ctx, e.request_context().get("method") == "POST", "request_context() names the method",
+          e.request_context())
+    check(ctx, "(#200)" in str(e), "str(error) renders the response", str(e)[:200])

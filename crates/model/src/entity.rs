@@ -69,6 +69,9 @@ pub struct Business {
     pub timezone_id: u32,
     pub verification_status: String,
     pub created_time: Timestamp,
+    /// When an admin accepted Meta's system-user policy in Business Settings (asked once per business).
+    #[serde(default)]
+    pub system_user_policy_accepted_at: Option<Timestamp>,
 }
 
 /// A human account of a business (a "business user"), who signs in to the console.

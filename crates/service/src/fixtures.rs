@@ -458,6 +458,7 @@ impl Builder {
                 timezone_id: b.timezone_id,
                 verification_status: b.verification_status.clone().unwrap_or_else(|| "verified".into()),
                 created_time: now,
+                system_user_policy_accepted_at: None,
             }));
         }
         let business = |this: &Self, what: &str, r: &str| -> Result<GraphId, FixtureError> {

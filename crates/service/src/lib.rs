@@ -20,7 +20,7 @@ use model::{Actor, AuditEvent, Change, GraphError, GraphId, Principal, Timestamp
 use store::Store;
 
 pub use clock::Clock;
-pub use ops::{Authenticated, DebugTokenInput, MintRequest, Refreshed};
+pub use ops::{Authenticated, DebugTokenInput, MintProof, MintRequest, Refreshed};
 
 /// How a change reached wabagate, as the audit log records it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

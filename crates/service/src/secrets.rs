@@ -111,3 +111,21 @@ mod tests {
         assert!(!verify_password("wrong", &h));
     }
 }
+
+/// An Argon2id hash of a random password, verified against when an email is unknown so that a
+/// failed sign-in takes as long either way.
+pub const DUMMY_PASSWORD_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3Vh0yrfIv1t1aT0JB1bE8l8Jm2CtVQx7wYmTnE1xv6Y";
+
+#[cfg(test)]
+mod dummy_hash_tests {
+    use super::*;
+
+    #[test]
+    fn the_dummy_hash_is_a_real_argon2id_hash_that_matches_nothing_sent() {
+        use argon2::password_hash::PasswordHash;
+        let parsed = PasswordHash::new(DUMMY_PASSWORD_HASH);
+        assert!(parsed.is_ok(), "not a PHC string; a fresh one: {}", hash_password("unused"));
+        assert!(!verify_password("", DUMMY_PASSWORD_HASH));
+    }
+}

@@ -3,7 +3,7 @@
 use model::rules::{self, Operation};
 use model::{GraphError, GraphId, ScopeSet, Verb};
 use serde_json::{Value, json};
-use service::MintRequest;
+use service::{MintProof, MintRequest};
 
 use super::{no_such_edge, success};
 use crate::params::parse_scopes;
@@ -62,8 +62,10 @@ async fn mint(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
         app,
         scopes,
         expires_in_60_days: ctx.params.bool("set_token_expires_in_60_days")?.unwrap_or(false),
-        proof: ctx.params.text("appsecret_proof"),
-        caller_token: ctx.raw_token().unwrap_or_default().to_string(),
+        proof: MintProof::Api {
+            proof: ctx.params.text("appsecret_proof"),
+            caller_token: ctx.raw_token().unwrap_or_default().to_string(),
+        },
     };
     let token = ctx.service.mint_token(&acting, req).await?;
     Ok(json!({"access_token": token}))
