@@ -105,7 +105,7 @@ pub async fn start_with_store(cfg: ServeConfig, store: Arc<dyn Store>) -> Result
     };
 
     let (shutdown, mut stop) = tokio::sync::watch::channel(false);
-    let app = graph::router(service.clone());
+    let app = graph::router(service.clone()).merge(console::router(service.clone()));
     let flusher = service.clone();
     let mut flush_stop = shutdown.subscribe();
     let task = tokio::spawn(async move {

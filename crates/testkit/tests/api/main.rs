@@ -3,6 +3,7 @@
 
 mod assignments;
 mod audit;
+mod console;
 mod credit;
 mod docs;
 mod fixtures;

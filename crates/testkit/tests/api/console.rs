@@ -1,0 +1,285 @@
+//! The console over plain HTTP: sessions, CSRF, the admin/non-admin split and escaping. The
+//! click-through in a real browser lives in `browser/`.
+
+use serde_json::json;
+use testkit::TestServer;
+
+const PEOPLE: &str = r#"
+[[business]]
+key = "biz"
+name = "People Co"
+
+[[person]]
+key = "boss"
+business = "biz"
+name = "Bea Boss"
+email = "boss@people.example"
+role = "ADMIN"
+password = "boss password"
+
+[[person]]
+key = "clerk"
+business = "biz"
+name = "Cal Clerk"
+email = "clerk@people.example"
+password = "clerk password"
+
+[[app]]
+key = "app"
+business = "biz"
+name = "People App"
+
+[[waba]]
+key = "waba"
+owner = "biz"
+name = "People WABA"
+"#;
+
+struct Browser<'a> {
+    ts: &'a TestServer,
+    client: reqwest::Client,
+    cookie: Option<String>,
+}
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    set_cookie: Option<String>,
+    html: String,
+}
+
+impl<'a> Browser<'a> {
+    fn new(ts: &'a TestServer) -> Self {
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Browser { ts, client, cookie: None }
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
+        let req = match &self.cookie {
+            Some(c) => req.header("cookie", c),
+            None => req,
+        };
+        let res = req.send().await.unwrap();
+        let header = |n: &str| res.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let (location, set_cookie) = (header("location"), header("set-cookie"));
+        if let Some(c) = &set_cookie {
+            self.cookie = Some(c.split(';').next().unwrap().to_string());
+        }
+        Page { status: res.status().as_u16(), location, set_cookie, html: res.text().await.unwrap() }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let req = self.client.get(format!("{}{path}", self.ts.url));
+        self.send(req).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let req = self.client.post(format!("{}{path}", self.ts.url)).form(form);
+        self.send(req).await
+    }
+
+    async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+        self.post("/console/sign-in", &[("email", email), ("password", password)]).await
+    }
+
+    /// The CSRF token of the signed-in session, read from a page's forms.
+    async fn csrf(&mut self) -> String {
+        let html = self.get("/console/system-users").await.html;
+        let start = html.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
+        html[start..start + html[start..].find('"').unwrap()].to_string()
+    }
+}
+
+#[tokio::test]
+async fn signing_in_sets_a_hardened_session_cookie_and_wrong_passwords_are_refused() {
+    let ts = TestServer::start().await;
+    let mut b = Browser::new(&ts);
+    assert_eq!(b.get("/console/system-users").await.location.as_deref(), Some("/console/sign-in"));
+    let wrong = b.sign_in("admin@acme.example", "wrong").await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.html.contains("Incorrect email or password."));
+    let unknown = b.sign_in("nobody@acme.example", "wrong").await;
+    assert_eq!(unknown.status, 401);
+
+    let ok = b.sign_in("admin@acme.example", &ts.b("person_password")).await;
+    assert_eq!((ok.status, ok.location.as_deref()), (303, Some("/console/system-users")));
+    let cookie = ok.set_cookie.unwrap();
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    let page = b.get("/console/system-users").await;
+    assert_eq!(page.status, 200);
+    assert!(page.html.contains("Acme Admin System User"));
+}
+
+#[tokio::test]
+async fn console_pages_send_security_headers() {
+    let ts = TestServer::start().await;
+    let res = ts.client().get(format!("{}/console/sign-in", ts.url)).send().await.unwrap();
+    let h = res.headers();
+    assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+}
+
+#[tokio::test]
+async fn a_post_without_the_session_s_csrf_token_is_refused() {
+    let ts = TestServer::start().await;
+    let mut b = Browser::new(&ts);
+    b.sign_in("admin@acme.example", &ts.b("person_password")).await;
+    let csrf = b.csrf().await;
+    b.post("/console/system-users/policy", &[("csrf", &csrf)]).await;
+    assert_eq!(b.post("/console/system-users", &[("name", "No Token")]).await.status, 403);
+    assert_eq!(b.post("/console/system-users", &[("name", "Bad Token"), ("csrf", "forged")]).await.status, 403);
+    let made = b.post("/console/system-users", &[("name", "Good Token"), ("role", "EMPLOYEE"), ("csrf", &csrf)]).await;
+    assert_eq!(made.status, 303);
+    let names: Vec<String> = ts
+        .get(&format!("{}/system_users", ts.b("business_id")), Some(&ts.admin()), &[])
+        .await
+        .data()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(names.contains(&"Good Token".to_string()));
+    assert!(!names.iter().any(|n| n == "No Token" || n == "Bad Token"));
+}
+
+#[tokio::test]
+async fn the_system_user_policy_is_accepted_once_before_the_first_system_user() {
+    let ts = TestServer::start().await;
+    let mut b = Browser::new(&ts);
+    b.sign_in("admin@acme.example", &ts.b("person_password")).await;
+    let add = b.get("/console/system-users?add=1").await.html;
+    assert!(add.contains("System user policy") && !add.contains("Create system user"));
+    let csrf = b.csrf().await;
+    // Creating before accepting sends the admin back to the policy.
+    let early = b.post("/console/system-users", &[("name", "Too Early"), ("csrf", &csrf)]).await;
+    assert_eq!(early.location.as_deref(), Some("/console/system-users?add=1"));
+    b.post("/console/system-users/policy", &[("csrf", &csrf)]).await;
+    let add = b.get("/console/system-users?add=1").await.html;
+    assert!(add.contains("Create system user") && !add.contains("System user policy"));
+}
+
+#[tokio::test]
+async fn tokens_generated_in_the_console_work_on_the_api_and_assignments_show_both_ways() {
+    let ts = TestServer::start().await;
+    let mut b = Browser::new(&ts);
+    b.sign_in("admin@acme.example", &ts.b("person_password")).await;
+    let csrf = b.csrf().await;
+    b.post("/console/system-users/policy", &[("csrf", &csrf)]).await;
+    let made = b.post("/console/system-users", &[("name", "Console Bot"), ("role", "EMPLOYEE"), ("csrf", &csrf)]).await;
+    let su = made.location.unwrap().rsplit('/').next().unwrap().to_string();
+    let page = b
+        .post(
+            &format!("/console/system-users/{su}/token"),
+            &[
+                ("app", &ts.b("app_id")),
+                ("expiration", "never"),
+                ("scope", "business_management"),
+                ("scope", "whatsapp_business_management"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 200);
+    let start = page.html.find("value=\"EAA").expect("the token is shown") + 7;
+    let token = page.html[start..start + page.html[start..].find('"').unwrap()].to_string();
+    assert_eq!(ts.get("me", Some(&token), &[]).await.ok()["id"], su.as_str());
+    // Shown once: the system user's page lists its metadata, never the token.
+    let su_page = b.get(&format!("/console/system-users/{su}")).await.html;
+    assert!(!su_page.contains(&token) && su_page.contains("business_management, whatsapp_business_management"));
+
+    let waba = ts.b("waba_id");
+    let r = b
+        .post(
+            &format!("/console/whatsapp-accounts/{waba}/people"),
+            &[("user", &su), ("access", "full"), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let list =
+        ts.get(&format!("{waba}/assigned_users"), Some(&ts.admin()), &[("business", &ts.b("business_id"))]).await;
+    assert_eq!(list.data(), &vec![json!({"id": su, "name": "Console Bot", "tasks": ["MANAGE"]})]);
+    // A change through the API shows in the console at once.
+    ts.assign(&waba, &su, "VIEW_TEMPLATES").await.ok();
+    assert!(b.get(&format!("/console/whatsapp-accounts/{waba}")).await.html.contains("VIEW_TEMPLATES"));
+    let audit = ts.get_url(&format!("{}/_wabagate/audit?access_token={}&target={su}", ts.url, ts.admin())).await;
+    let via: Vec<&str> = audit.data().iter().map(|e| e["actor"]["via"].as_str().unwrap()).collect();
+    assert!(via.contains(&"console") && via.contains(&"api"), "{via:?}");
+}
+
+#[tokio::test]
+async fn a_person_who_is_not_an_admin_sees_no_change_controls_and_forged_posts_are_refused() {
+    let ts = TestServer::with_fixtures(PEOPLE).await;
+    let mut b = Browser::new(&ts);
+    assert_eq!(b.sign_in("clerk@people.example", "clerk password").await.status, 303);
+    let page = b.get("/console/system-users?add=1").await.html;
+    assert!(!page.contains(">Add<") && !page.contains("Create system user") && !page.contains("System user policy"));
+    let csrf = b.csrf().await;
+    let forged = b.post("/console/system-users/policy", &[("csrf", &csrf)]).await;
+    assert_eq!(forged.status, 403);
+    let waba = ts.bootstrap["ids"]["waba"].as_str().unwrap().to_string();
+    let me = ts.bootstrap["ids"]["clerk"].as_str().unwrap().to_string();
+    // The clerk holds no task on the WABA, so for it the WABA is not there at all.
+    let forged = b
+        .post(
+            &format!("/console/whatsapp-accounts/{waba}/people"),
+            &[("user", &me), ("access", "full"), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(forged.status, 404);
+    assert_eq!(b.get("/console/activity").await.status, 403);
+
+    let mut boss = Browser::new(&ts);
+    boss.sign_in("boss@people.example", "boss password").await;
+    let waba_page = boss.get(&format!("/console/whatsapp-accounts/{waba}")).await.html;
+    assert!(waba_page.contains("Add People"));
+    assert!(!waba_page.contains("Cal Clerk"), "the forged assignment did not happen");
+}
+
+#[tokio::test]
+async fn names_are_escaped_everywhere_they_are_shown() {
+    let ts = TestServer::start().await;
+    let su = ts.create_system_user("<script>alert(1)</script>", "EMPLOYEE").await;
+    let mut b = Browser::new(&ts);
+    b.sign_in("admin@acme.example", &ts.b("person_password")).await;
+    for path in [
+        "/console/system-users".to_string(),
+        format!("/console/system-users/{su}"),
+        "/console/access".into(),
+        "/console/activity".into(),
+    ] {
+        let html = b.get(&path).await.html;
+        assert!(!html.contains("<script>alert(1)</script>"), "{path} shows raw markup");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") || html.contains("&#60;script&#62;"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_access_overview_downloads_as_csv() {
+    let ts = TestServer::start().await;
+    let (su, _) = ts.employee("Csv Bot", "business_management").await;
+    ts.assign(&ts.b("waba_id"), &su, "DEVELOP").await.ok();
+    let mut b = Browser::new(&ts);
+    b.sign_in("admin@acme.example", &ts.b("person_password")).await;
+    let csv = b.get("/console/access.csv?filter=Csv").await.html;
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("user_id,user_name,user_type,waba_id,waba_name,tasks"));
+    let row = lines.find(|l| l.contains(&ts.b("waba_id"))).expect("a row for the WABA");
+    assert!(
+        row.starts_with(&format!("{su},Csv Bot,SYSTEM_USER,")) && row.contains("DEVELOP MANAGE_TEMPLATES"),
+        "{row}"
+    );
+}
+
+#[tokio::test]
+async fn sign_out_ends_the_session() {
+    let ts = TestServer::start().await;
+    let mut b = Browser::new(&ts);
+    b.sign_in("admin@acme.example", &ts.b("person_password")).await;
+    let csrf = b.csrf().await;
+    let old = b.cookie.clone();
+    assert_eq!(b.post("/console/sign-out", &[("csrf", &csrf)]).await.location.as_deref(), Some("/console/sign-in"));
+    b.cookie = old;
+    assert_eq!(b.get("/console/system-users").await.location.as_deref(), Some("/console/sign-in"));
+}
