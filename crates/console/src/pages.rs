@@ -250,7 +250,8 @@ pub async fn create_system_user(
         .world()
         .business(who.principal.business)
         .is_some_and(|b| b.system_user_policy_accepted_at.is_some());
-    if !accepted {
+    // Only an admin is sent to the policy; anyone else is refused by the create itself.
+    if !accepted && who.is_admin() {
         return see_other("/console/system-users?add=1".into());
     }
     let role = if field(&form, "role") == Some("ADMIN") { Role::Admin } else { Role::Employee };

@@ -720,10 +720,22 @@ impl Service {
         };
         let (changes, seeded) = fixtures.build(self.now())?;
         let _serial = self.writes.lock().await;
-        let changes = self.commit(changes, Vec::new()).await.map_err(|e| FixtureError(e.message))?;
-        let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
-        for change in &changes {
-            world.apply(change);
+        // Another server sharing the store may have seeded it meanwhile: then join its world.
+        self.catch_up().await.map_err(|e| FixtureError(e.message))?;
+        if !self.world().is_empty() {
+            return Ok(None);
+        }
+        let based_on = self.applied_seq();
+        match self.commit(based_on, changes, Vec::new()).await {
+            Ok(()) => {}
+            Err(_) if self.store().is_shared() => {
+                self.catch_up().await.map_err(|e| FixtureError(e.message))?;
+                if !self.world().is_empty() {
+                    return Ok(None);
+                }
+                return Err(FixtureError("could not seed the shared store".into()));
+            }
+            Err(e) => return Err(FixtureError(e.message)),
         }
         Ok(Some(seeded))
     }

@@ -13,6 +13,7 @@ mod usage;
 pub mod whatsapp;
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use model::rules::Caller;
@@ -99,6 +100,9 @@ pub struct Service {
     world: RwLock<World>,
     store: Arc<dyn Store>,
     writes: tokio::sync::Mutex<()>,
+    catching_up: tokio::sync::Mutex<()>,
+    /// The change-log position memory reflects (shared stores only).
+    applied: AtomicU64,
     usage: usage::Usage,
     clock: Arc<Clock>,
 }
@@ -170,8 +174,11 @@ impl<'w> Tx<'w> {
 }
 
 impl Service {
-    /// Loads the world from the store into memory.
+    /// Loads the world from the store into memory. Blocking: call it off the async threads.
     pub fn open(store: Arc<dyn Store>, clock: Arc<Clock>, settings: Settings) -> Result<Service, store::StoreError> {
+        // The log position first: anything logged while loading is replayed by the first catch-up
+        // (every change is idempotent, so replaying one already loaded is harmless).
+        let head = store.log_head()?;
         let mut world = World::default();
         for change in store.load()? {
             world.apply(&change);
@@ -181,6 +188,8 @@ impl Service {
             world: RwLock::new(world),
             store,
             writes: tokio::sync::Mutex::new(()),
+            catching_up: tokio::sync::Mutex::new(()),
+            applied: AtomicU64::new(head),
             usage: usage::Usage::default(),
             clock,
         })
@@ -208,10 +217,14 @@ impl Service {
     }
 
     /// Runs one write: `build` checks the request against the current world and describes the
-    /// changes; they are committed to the store, then applied to memory. Writes are serialised,
-    /// so what `build` saw is still true when the changes land.
+    /// changes; they are committed to the store, then applied to memory. Writes are serialised
+    /// (across servers too, on a shared store), so what `build` saw is still true when the changes
+    /// land; a shared store that moved on in between refuses the write, which answers code 2, to
+    /// be retried.
     pub async fn write<R>(&self, build: impl FnOnce(&mut Tx<'_>) -> Result<R, GraphError>) -> Result<R, GraphError> {
         let _serial = self.writes.lock().await;
+        self.catch_up().await?;
+        let based_on = self.applied.load(Ordering::SeqCst);
         let (result, changes, audit) = {
             let world = self.world();
             let mut tx =
@@ -222,19 +235,30 @@ impl Service {
         if changes.is_empty() && audit.is_empty() {
             return Ok(result);
         }
-        let changes = self.commit(changes, audit).await?;
-        let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
-        for change in &changes {
-            world.apply(change);
-        }
+        self.commit(based_on, changes, audit).await?;
         Ok(result)
     }
 
-    async fn commit(&self, changes: Vec<Change>, audit: Vec<AuditEvent>) -> Result<Vec<Change>, GraphError> {
+    /// Commits changes and brings memory up to date: applying them directly, or, on a shared
+    /// store, applying its change log in order up to and including them.
+    async fn commit(&self, based_on: u64, changes: Vec<Change>, audit: Vec<AuditEvent>) -> Result<(), GraphError> {
         let store = self.store.clone();
-        let outcome = tokio::task::spawn_blocking(move || store.commit(&changes, &audit).map(|()| changes)).await;
+        let outcome =
+            tokio::task::spawn_blocking(move || store.commit(based_on, &changes, &audit).map(|seq| (seq, changes)))
+                .await;
         match outcome {
-            Ok(Ok(changes)) => Ok(changes),
+            Ok(Ok((None, changes))) => {
+                let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
+                for change in &changes {
+                    world.apply(change);
+                }
+                Ok(())
+            }
+            Ok(Ok((Some(_), _))) => self.catch_up().await,
+            Ok(Err(e)) if e.stale => {
+                tracing::info!("a write met another server's write; the client may retry");
+                Err(GraphError::transient())
+            }
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "store commit failed; nothing was changed");
                 Err(GraphError::transient())
@@ -244,6 +268,44 @@ impl Service {
                 Err(GraphError::transient())
             }
         }
+    }
+
+    /// Applies the shared store's change log to memory, in order, from where this server left
+    /// off. A no-op for a store no other server writes to.
+    pub async fn catch_up(&self) -> Result<(), GraphError> {
+        if !self.store.is_shared() {
+            return Ok(());
+        }
+        let _one = self.catching_up.lock().await;
+        let from = self.applied.load(Ordering::SeqCst);
+        let store = self.store.clone();
+        let batch = match tokio::task::spawn_blocking(move || store.changes_since(from)).await {
+            Ok(Ok(batch)) => batch,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot read the change log");
+                return Err(GraphError::transient());
+            }
+            Err(_) => return Err(GraphError::transient()),
+        };
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
+        for (seq, changes) in batch {
+            if seq <= self.applied.load(Ordering::SeqCst) {
+                continue;
+            }
+            for change in &changes {
+                world.apply(change);
+            }
+            self.applied.store(seq, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    /// The position in the shared store's change log this server's memory reflects.
+    pub fn applied_seq(&self) -> u64 {
+        self.applied.load(Ordering::SeqCst)
     }
 
     /// Notes that a token was used; written to the store later, coalesced.
@@ -258,12 +320,22 @@ impl Service {
             return Ok(());
         }
         let _serial = self.writes.lock().await;
-        let changes = self.commit(vec![Change::TokensUsed { uses }], Vec::new()).await?;
-        let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
-        for change in &changes {
-            world.apply(change);
+        self.catch_up().await?;
+        let based_on = self.applied.load(Ordering::SeqCst);
+        self.commit(based_on, vec![Change::TokensUsed { uses }], Vec::new()).await
+    }
+
+    /// The newest messages sent from a WABA's phone numbers, newest first.
+    pub async fn messages(&self, waba: GraphId, limit: usize) -> Result<Vec<model::Message>, GraphError> {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.messages(waba, limit)).await {
+            Ok(Ok(messages)) => Ok(messages),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "reading messages failed");
+                Err(GraphError::transient())
+            }
+            Err(_) => Err(GraphError::transient()),
         }
-        Ok(())
     }
 
     /// Audit events an admin of `business` may read, newest first.

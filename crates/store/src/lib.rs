@@ -2,20 +2,38 @@
 //! durable: it commits each write's [`Change`]s in one transaction, hands the whole world back
 //! as changes at start, and keeps the audit log, which is never held in memory.
 
+mod postgres;
+mod sql;
 mod sqlite;
 
 use std::fmt;
 
 use model::{AuditEvent, Change, GraphId};
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug)]
-pub struct StoreError(pub String);
+pub struct StoreError {
+    pub message: String,
+    /// The write was checked against a world another server has since changed: catch up and
+    /// check it again.
+    pub stale: bool,
+}
+
+impl StoreError {
+    pub fn new(message: impl Into<String>) -> StoreError {
+        StoreError { message: message.into(), stale: false }
+    }
+
+    pub fn stale() -> StoreError {
+        StoreError { message: "the store moved on since the write was checked".into(), stale: true }
+    }
+}
 
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -23,13 +41,19 @@ impl std::error::Error for StoreError {}
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError(format!("sqlite: {e}"))
+        StoreError::new(format!("sqlite: {e}"))
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        StoreError::new(format!("postgres: {e}"))
     }
 }
 
 impl From<serde_json::Error> for StoreError {
     fn from(e: serde_json::Error) -> Self {
-        StoreError(format!("stored JSON: {e}"))
+        StoreError::new(format!("stored JSON: {e}"))
     }
 }
 
@@ -52,7 +76,35 @@ pub trait Store: Send + Sync + 'static {
     fn load(&self) -> Result<Vec<Change>>;
 
     /// Commits the changes and audit events of one write in one transaction: all or nothing.
-    fn commit(&self, changes: &[Change], audit: &[AuditEvent]) -> Result<()>;
+    /// A store shared by several servers also appends the changes to its change log and answers
+    /// their sequence number: the caller then applies the log in order (see [`Store::changes_since`])
+    /// instead of applying the changes itself.
+    /// `based_on` is the log position the write was checked against; a shared store refuses the
+    /// write as stale if its log has moved on since.
+    fn commit(&self, based_on: u64, changes: &[Change], audit: &[AuditEvent]) -> Result<Option<u64>>;
+
+    /// The changes logged after `seq`, in order, for a store shared by several servers.
+    fn changes_since(&self, _seq: u64) -> Result<Vec<(u64, Vec<Change>)>> {
+        Ok(Vec::new())
+    }
+
+    /// The sequence number of the last logged change (0 for none, or for a store with no log).
+    fn log_head(&self) -> Result<u64> {
+        Ok(0)
+    }
+
+    /// Whether other servers write to this store, so that memory must follow its change log.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// Woken when the change log may have grown (a shared store's notifications).
+    fn watch(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        None
+    }
+
+    /// The newest messages sent from a WABA's phone numbers, newest first.
+    fn messages(&self, waba: GraphId, limit: usize) -> Result<Vec<model::Message>>;
 
     /// Audit events, newest first.
     fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>>;

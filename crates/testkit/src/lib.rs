@@ -8,8 +8,14 @@ use std::sync::Arc;
 use serde_json::Value;
 use service::Clock;
 
+/// The environment variable that runs the suite against PostgreSQL: a `postgres://` URL of a
+/// database each server gets a fresh schema in (dropped afterwards).
+pub const DATABASE_ENV: &str = "WABAGATE_TEST_DATABASE";
+
 pub struct TestServer {
     server: Option<wabagate::Server>,
+    /// The PostgreSQL URL (with this server's own schema) when the suite runs against PostgreSQL.
+    database: Option<String>,
     dir: tempfile::TempDir,
     fixtures: Option<PathBuf>,
     clock: Arc<Clock>,
@@ -69,17 +75,18 @@ impl Reply {
 impl TestServer {
     /// A server over a fresh store with the demo world.
     pub async fn start() -> TestServer {
-        Self::boot(tempfile::tempdir().expect("a temp dir"), None, Arc::new(Clock::default())).await
+        Self::boot(tempfile::tempdir().expect("a temp dir"), None, Arc::new(Clock::default()), fresh_database()).await
     }
 
     /// A server over a fresh store with the demo world and these settings.
     pub async fn start_with_settings(settings: service::Settings) -> TestServer {
         let dir = tempfile::tempdir().expect("a temp dir");
         let clock = Arc::new(Clock::default());
-        let mut cfg = Self::config(&dir, None, &clock);
+        let database = fresh_database();
+        let mut cfg = Self::config(&dir, None, &clock, database.clone());
         cfg.settings = settings;
         let server = wabagate::start(cfg).await.expect("the server starts");
-        Self::running(server, dir, None, clock)
+        Self::running(server, dir, None, clock, database)
     }
 
     /// A server over a fresh store with the world of these fixtures (TOML).
@@ -87,7 +94,7 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("a temp dir");
         let path = dir.path().join("fixtures.toml");
         std::fs::write(&path, toml).expect("fixtures written");
-        Self::boot(dir, Some(path), Arc::new(Clock::default())).await
+        Self::boot(dir, Some(path), Arc::new(Clock::default()), fresh_database()).await
     }
 
     /// A server with the demo world over a store the test supplies (a wrapper that watches the
@@ -98,25 +105,57 @@ impl TestServer {
         std::fs::create_dir_all(&data).expect("a data dir");
         let store = store(&data.join(wabagate::DATABASE_FILE));
         let clock = Arc::new(Clock::default());
-        let cfg = Self::config(&dir, None, &clock);
+        let cfg = Self::config(&dir, None, &clock, None);
         let server = wabagate::start_with_store(cfg, store).await.expect("the server starts");
-        Self::running(server, dir, None, clock)
+        Self::running(server, dir, None, clock, None)
     }
 
-    fn config(dir: &tempfile::TempDir, fixtures: Option<PathBuf>, clock: &Arc<Clock>) -> wabagate::ServeConfig {
+    fn config(
+        dir: &tempfile::TempDir,
+        fixtures: Option<PathBuf>,
+        clock: &Arc<Clock>,
+        database: Option<String>,
+    ) -> wabagate::ServeConfig {
         wabagate::ServeConfig {
             listen: "127.0.0.1:0".parse().expect("an address"),
             data: dir.path().join("data"),
             fixtures,
+            database,
             clock: clock.clone(),
             // Templates are approved as soon as tests look; tests of the review use the clock.
             settings: service::Settings { template_review: service::TemplateReview::After(5) },
         }
     }
 
-    async fn boot(dir: tempfile::TempDir, fixtures: Option<PathBuf>, clock: Arc<Clock>) -> TestServer {
-        let server = wabagate::start(Self::config(&dir, fixtures.clone(), &clock)).await.expect("the server starts");
-        Self::running(server, dir, fixtures, clock)
+    async fn boot(
+        dir: tempfile::TempDir,
+        fixtures: Option<PathBuf>,
+        clock: Arc<Clock>,
+        database: Option<String>,
+    ) -> TestServer {
+        let cfg = Self::config(&dir, fixtures.clone(), &clock, database.clone());
+        let server = wabagate::start(cfg).await.expect("the server starts");
+        Self::running(server, dir, fixtures, clock, database)
+    }
+
+    /// A second server over the same store (PostgreSQL only: SQLite is one server's), with its
+    /// own data directory: a replica. Its connections' application_name ends with `application_name`.
+    pub async fn replica(&self, application_name: &str) -> TestServer {
+        let first = self.database.clone().expect("replicas need PostgreSQL");
+        let schema = first.split("schema=").nth(1).and_then(|s| s.split('&').next()).unwrap_or_default().to_string();
+        let database = format!("{first}&application_name={schema}_{application_name}");
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let cfg = Self::config(&dir, None, &self.clock, Some(database));
+        let server = wabagate::start(cfg).await.expect("the replica starts");
+        let mut replica = Self::running(server, dir, None, self.clock.clone(), None);
+        // Share the bootstrap of the first server, so tests can use its ids and tokens.
+        replica.bootstrap = self.bootstrap.clone();
+        replica
+    }
+
+    /// The PostgreSQL URL of this server's store, when the suite runs against PostgreSQL.
+    pub fn database(&self) -> Option<&str> {
+        self.database.as_deref()
     }
 
     fn running(
@@ -124,11 +163,13 @@ impl TestServer {
         dir: tempfile::TempDir,
         fixtures: Option<PathBuf>,
         clock: Arc<Clock>,
+        database: Option<String>,
     ) -> TestServer {
         TestServer {
             url: server.graph_url.clone(),
             bootstrap: server.bootstrap.clone(),
             server: Some(server),
+            database,
             dir,
             fixtures,
             clock,
@@ -142,7 +183,9 @@ impl TestServer {
             s.stop().await;
         }
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("a temp dir"));
-        Self::boot(dir, self.fixtures.take(), self.clock.clone()).await
+        // The store outlives the restart: the schema is dropped only with the new server.
+        let database = self.database.take();
+        Self::boot(dir, self.fixtures.take(), self.clock.clone(), database).await
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -274,6 +317,22 @@ pub fn appsecret_proof(app_secret: &str, token: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// A fresh schema in the PostgreSQL database named by [`DATABASE_ENV`], if it is set.
+fn fresh_database() -> Option<String> {
+    let base = std::env::var(DATABASE_ENV).ok().filter(|u| !u.is_empty())?;
+    let schema = format!("wabagate_test_{:016x}", rand_u64());
+    let sep = if base.contains('?') { '&' } else { '?' };
+    // The connections carry the schema's name, so the cleanup can end them.
+    Some(format!("{base}{sep}schema={schema}&application_name={schema}"))
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.finish()
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(s) = self.server.take() {
@@ -281,6 +340,16 @@ impl Drop for TestServer {
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
                 handle.spawn(s.stop());
             }
+        }
+        if let Some(url) = self.database.take() {
+            // Drop this server's schema on a thread of its own: the test's runtime is ending.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+                if let Err(e) = rt.block_on(store::PgStore::drop_schema(&url)) {
+                    eprintln!("could not drop the test schema of {url}: {e}");
+                }
+            })
+            .join();
         }
     }
 }

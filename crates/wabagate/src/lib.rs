@@ -9,10 +9,13 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use service::fixtures::{Fixtures, Seeded, demo};
 use service::{Clock, Service, Settings};
-use store::{SqliteStore, Store};
+use store::{PgStore, SqliteStore, Store};
 
 /// How often coalesced token last-use times are written to the store.
 pub const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How often a server on a shared store checks the change log without a notification.
+pub const FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How often PENDING templates whose automatic review is due are approved.
 pub const TEMPLATE_REVIEW_INTERVAL: Duration = Duration::from_secs(1);
@@ -21,6 +24,9 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     pub data: PathBuf,
     pub fixtures: Option<PathBuf>,
+    /// A PostgreSQL URL (`postgres://…`) to keep the world in, shared with other servers; `None`
+    /// keeps it in SQLite under `data`.
+    pub database: Option<String>,
     pub clock: Arc<Clock>,
     pub settings: Settings,
 }
@@ -52,14 +58,27 @@ pub struct Server {
 pub const BOOTSTRAP_FILE: &str = "bootstrap.json";
 pub const DATABASE_FILE: &str = "wabagate.db";
 
-/// Opens the SQLite store under `cfg.data`, seeds it if empty, and starts serving.
+/// Opens the store (PostgreSQL when `cfg.database` names one, else SQLite under `cfg.data`),
+/// seeds it if empty, and starts serving.
 pub async fn start(cfg: ServeConfig) -> Result<Server, StartError> {
     std::fs::create_dir_all(&cfg.data)
         .map_err(|e| StartError(format!("cannot create the data directory {}: {e}", cfg.data.display())))?;
-    let db = cfg.data.join(DATABASE_FILE);
-    let store =
-        SqliteStore::open(&db).map_err(|e| StartError(format!("cannot open the store {}: {e}", db.display())))?;
-    start_with_store(cfg, Arc::new(store)).await
+    let store: Arc<dyn Store> = match cfg.database.as_deref() {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Arc::new(
+            PgStore::open(url).await.map_err(|e| StartError(format!("cannot open the PostgreSQL store: {e}")))?,
+        ),
+        Some(other) => {
+            return Err(StartError(format!("--database takes a postgres:// URL, not '{other}'")));
+        }
+        None => {
+            let db = cfg.data.join(DATABASE_FILE);
+            Arc::new(
+                SqliteStore::open(&db)
+                    .map_err(|e| StartError(format!("cannot open the store {}: {e}", db.display())))?,
+            )
+        }
+    };
+    start_with_store(cfg, store).await
 }
 
 /// Starts serving over a store already opened (tests wrap the store to watch it).
@@ -74,10 +93,14 @@ pub async fn start_with_store(cfg: ServeConfig, store: Arc<dyn Store>) -> Result
         }
         None => None,
     };
-    let service = Arc::new(
-        Service::open(store, cfg.clock.clone(), cfg.settings.clone())
-            .map_err(|e| StartError(format!("cannot load the store: {e}")))?,
-    );
+    let (clock, settings) = (cfg.clock.clone(), cfg.settings.clone());
+    let watch = store.watch();
+    let service = tokio::task::spawn_blocking(move || Service::open(store, clock, settings))
+        .await
+        .map_err(|e| StartError(format!("cannot load the store: {e}")))?
+        .map(Arc::new)
+        .map_err(|e| StartError(format!("cannot load the store: {e}")))?;
+    service.catch_up().await.map_err(|e| StartError(format!("cannot read the change log: {e}")))?;
 
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
@@ -108,6 +131,8 @@ pub async fn start_with_store(cfg: ServeConfig, store: Arc<dyn Store>) -> Result
     let app = graph::router(service.clone()).merge(console::router(service.clone()));
     let flusher = service.clone();
     let mut flush_stop = shutdown.subscribe();
+    let follow_stop = shutdown.subscribe();
+    let follower = service.clone();
     let task = tokio::spawn(async move {
         let flush = tokio::spawn(async move {
             let mut usage = tokio::time::interval(USAGE_FLUSH_INTERVAL);
@@ -120,6 +145,22 @@ pub async fn start_with_store(cfg: ServeConfig, store: Arc<dyn Store>) -> Result
                 }
             }
         });
+        // On a shared store, follow the other servers' writes: on each notification, and every
+        // second in case one was missed.
+        let follow = watch.map(|changed| {
+            let follower = follower.clone();
+            let mut stop = follow_stop;
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = changed.notified() => {}
+                        _ = tokio::time::sleep(FOLLOW_INTERVAL) => {}
+                        _ = stop.changed() => break,
+                    }
+                    let _ = follower.catch_up().await;
+                }
+            })
+        });
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|s| *s).await;
@@ -129,6 +170,9 @@ pub async fn start_with_store(cfg: ServeConfig, store: Arc<dyn Store>) -> Result
             tracing::error!(error = %e, "the server stopped with an error");
         }
         let _ = flush.await;
+        if let Some(follow) = follow {
+            let _ = follow.await;
+        }
     });
     Ok(Server { addr, graph_url, service, seeded, bootstrap, shutdown, task })
 }

@@ -34,6 +34,10 @@ enum Command {
         /// A TOML file declaring the world to create on an empty store, instead of the demo world.
         #[arg(long, env = "WABAGATE_FIXTURES")]
         fixtures: Option<PathBuf>,
+        /// Keep the world in PostgreSQL instead of SQLite, shared with every server given the same
+        /// URL (`postgres://user@host:5432/db`, optionally `?schema=NAME`).
+        #[arg(long, env = "WABAGATE_DATABASE")]
+        database: Option<String>,
         /// How message templates are reviewed: `immediate`, `manual`, or the seconds after
         /// which a PENDING template is APPROVED.
         #[arg(long, env = "WABAGATE_TEMPLATE_REVIEW", default_value = "5s", value_parser = service::TemplateReview::parse)]
@@ -49,15 +53,22 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
     match cli.command {
-        Command::Serve { listen, data, fixtures, template_review } => {
-            runtime.block_on(serve(listen, data, fixtures, service::Settings { template_review }))
+        Command::Serve { listen, data, fixtures, database, template_review } => {
+            let settings = service::Settings { template_review };
+            runtime.block_on(serve(wabagate::ServeConfig {
+                listen,
+                data,
+                fixtures,
+                database,
+                clock: Arc::new(service::Clock::default()),
+                settings,
+            }))
         }
     }
 }
 
-async fn serve(listen: SocketAddr, data: PathBuf, fixtures: Option<PathBuf>, settings: service::Settings) -> ExitCode {
-    let clock = Arc::new(service::Clock::default());
-    let cfg = wabagate::ServeConfig { listen, data: data.clone(), fixtures, clock, settings };
+async fn serve(cfg: wabagate::ServeConfig) -> ExitCode {
+    let data = cfg.data.clone();
     let server = match wabagate::start(cfg).await {
         Ok(s) => s,
         Err(e) => {

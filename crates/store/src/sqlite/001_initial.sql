@@ -40,13 +40,13 @@ CREATE TABLE shares (
     created_time INTEGER NOT NULL,
     PRIMARY KEY (waba, partner)
 ) WITHOUT ROWID;
--- user is a system user or a person; the service checks which before it writes.
+-- user_id is a system user or a person; the service checks which before it writes.
 CREATE TABLE assignments (
     waba          INTEGER NOT NULL REFERENCES wabas (id),
-    user          INTEGER NOT NULL,
+    user_id       INTEGER NOT NULL,
     tasks         INTEGER NOT NULL,
     assigned_time INTEGER NOT NULL,
-    PRIMARY KEY (waba, user)
+    PRIMARY KEY (waba, user_id)
 ) WITHOUT ROWID;
 CREATE TABLE phone_numbers (
     id   INTEGER PRIMARY KEY,

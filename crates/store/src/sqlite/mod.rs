@@ -3,9 +3,10 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use model::{AuditEvent, Change, GraphId, Token};
-use rusqlite::{Connection, OptionalExtension, params};
+use model::{AuditEvent, Change, GraphId};
+use rusqlite::{Connection, OptionalExtension};
 
+use crate::sql::{self, Cell, P};
 use crate::{AuditQuery, Result, Store, StoreError};
 
 /// Schema migrations, applied in order; the schema's version is the number applied.
@@ -13,14 +14,6 @@ const MIGRATIONS: &[&str] = &[include_str!("001_initial.sql"), include_str!("002
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
-}
-
-fn id(v: GraphId) -> Result<i64> {
-    i64::try_from(v.0).map_err(|_| StoreError(format!("id {v} is too large to store")))
-}
-
-fn gid(v: i64) -> GraphId {
-    GraphId(v as u64)
 }
 
 impl SqliteStore {
@@ -48,7 +41,7 @@ fn migrate(conn: &Connection) -> Result<()> {
     let current: i64 = conn.query_row("SELECT version FROM schema_version", [], |r| r.get(0)).optional()?.unwrap_or(0);
     let known = MIGRATIONS.len() as i64;
     if current > known {
-        return Err(StoreError(format!(
+        return Err(StoreError::new(format!(
             "the store's schema is version {current}, newer than this wabagate knows ({known}); upgrade wabagate"
         )));
     }
@@ -62,12 +55,50 @@ fn migrate(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-fn load_bodies<T: serde::de::DeserializeOwned>(conn: &Connection, sql: &str) -> Result<Vec<T>> {
-    let mut stmt = conn.prepare(sql)?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+impl rusqlite::ToSql for P {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, Value};
+        Ok(ToSqlOutput::Owned(match self {
+            P::Int(v) => Value::Integer(*v),
+            P::OptInt(Some(v)) => Value::Integer(*v),
+            P::OptInt(None) => Value::Null,
+            P::Text(v) => Value::Text(v.clone()),
+            P::Bytes(v) => Value::Blob(v.clone()),
+        }))
+    }
+}
+
+fn cell(v: rusqlite::types::ValueRef<'_>) -> Cell {
+    use rusqlite::types::ValueRef;
+    match v {
+        ValueRef::Integer(i) => Cell::Int(i),
+        ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Null | ValueRef::Real(_) | ValueRef::Blob(_) => Cell::Null,
+    }
+}
+
+/// The shared SQL's `$n` placeholders as SQLite's `?n`: SQLite reads `$n` as a *named* parameter
+/// numbered by first appearance, not by `n`.
+fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(|d| d.is_ascii_digit()) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn rows(conn: &Connection, sql: &str, params: &[P]) -> Result<Vec<Vec<Cell>>> {
+    let mut stmt = conn.prepare_cached(&numbered(sql))?;
+    let width = stmt.column_count();
+    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
     let mut out = Vec::new();
-    for row in rows {
-        out.push(serde_json::from_str(&row?)?);
+    while let Some(row) = rows.next()? {
+        out.push((0..width).map(|i| row.get_ref(i).map(cell)).collect::<rusqlite::Result<Vec<_>>>()?);
     }
     Ok(out)
 }
@@ -76,234 +107,68 @@ impl Store for SqliteStore {
     fn load(&self) -> Result<Vec<Change>> {
         let conn = self.conn();
         let mut out = Vec::new();
-        out.extend(load_bodies(&conn, "SELECT body FROM businesses ORDER BY id")?.into_iter().map(Change::Business));
-        out.extend(load_bodies(&conn, "SELECT body FROM persons ORDER BY id")?.into_iter().map(Change::Person));
-        out.extend(load_bodies(&conn, "SELECT body FROM apps ORDER BY id")?.into_iter().map(Change::App));
-        out.extend(
-            load_bodies(&conn, "SELECT body FROM system_users ORDER BY id")?.into_iter().map(Change::SystemUser),
-        );
-        {
-            let mut stmt = conn.prepare("SELECT body, last_used_at FROM tokens ORDER BY id")?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?)))?;
-            for row in rows {
-                let (body, last_used) = row?;
-                let mut token: Token = serde_json::from_str(&body)?;
-                token.last_used_at = token.last_used_at.max(last_used);
-                out.push(Change::Token(token));
+        for (sql, decode) in sql::LOADS {
+            for row in rows(&conn, sql, &[])? {
+                out.push(decode(&row)?);
             }
         }
-        out.extend(load_bodies(&conn, "SELECT body FROM wabas ORDER BY id")?.into_iter().map(Change::Waba));
-        {
-            let mut stmt = conn.prepare("SELECT waba, partner, level, created_time FROM shares")?;
-            let rows = stmt.query_map([], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
-            })?;
-            for row in rows {
-                let (waba, partner, level, created_time) = row?;
-                let level = serde_json::from_value(serde_json::Value::String(level))?;
-                out.push(Change::Share(model::Share { waba: gid(waba), partner: gid(partner), level, created_time }));
-            }
-        }
-        {
-            let mut stmt = conn.prepare("SELECT waba, user, tasks, assigned_time FROM assignments")?;
-            let rows = stmt.query_map([], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
-            })?;
-            for row in rows {
-                let (waba, user, tasks, assigned_time) = row?;
-                out.push(Change::Assign(model::Assignment {
-                    waba: gid(waba),
-                    user: gid(user),
-                    tasks: model::TaskSet::from_bits(tasks as u16),
-                    assigned_time,
-                }));
-            }
-        }
-        out.extend(
-            load_bodies(&conn, "SELECT body FROM phone_numbers ORDER BY id")?.into_iter().map(Change::PhoneNumber),
-        );
-        out.extend(load_bodies(&conn, "SELECT body FROM templates ORDER BY id")?.into_iter().map(Change::Template));
-        out.extend(
-            load_bodies(&conn, "SELECT body FROM credit_lines ORDER BY id")?.into_iter().map(Change::CreditLine),
-        );
         Ok(out)
     }
 
-    fn commit(&self, changes: &[Change], audit: &[AuditEvent]) -> Result<()> {
+    fn commit(&self, _based_on: u64, changes: &[Change], audit: &[AuditEvent]) -> Result<Option<u64>> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         for change in changes {
-            apply(&tx, change)?;
+            for stmt in sql::writes(change)? {
+                tx.prepare_cached(&numbered(stmt.sql))?.execute(rusqlite::params_from_iter(stmt.params.iter()))?;
+            }
         }
         for event in audit {
-            let mut event = event.clone();
-            event.id = 0;
-            tx.execute(
-                "INSERT INTO audit_events (time, business, actor, target, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    event.time,
-                    id(event.business)?,
-                    id(event.actor.user)?,
-                    id(event.target)?,
-                    serde_json::to_string(&event)?
-                ],
-            )?;
+            let stmt = sql::audit_insert(event)?;
+            tx.prepare_cached(&numbered(stmt.sql))?.execute(rusqlite::params_from_iter(stmt.params.iter()))?;
         }
         tx.commit()?;
-        Ok(())
+        Ok(None)
+    }
+
+    fn messages(&self, waba: GraphId, limit: usize) -> Result<Vec<model::Message>> {
+        let conn = self.conn();
+        rows(&conn, sql::MESSAGES, &[P::Int(sql::id(waba)?), P::Int(limit as i64)])?
+            .iter()
+            .map(|r| sql::message_row(r))
+            .collect()
     }
 
     fn audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let opt = |v: Option<GraphId>| -> Result<P> { Ok(P::OptInt(v.map(sql::id).transpose()?)) };
+        let params = [
+            opt(q.business)?,
+            opt(q.actor)?,
+            opt(q.target)?,
+            P::OptInt(q.before.map(|b| b as i64)),
+            P::Int(q.limit as i64),
+        ];
+        rows(
+            &conn,
             "SELECT seq, body FROM audit_events
-             WHERE (?1 IS NULL OR business = ?1) AND (?2 IS NULL OR actor = ?2)
-               AND (?3 IS NULL OR target = ?3) AND (?4 IS NULL OR seq < ?4)
-             ORDER BY seq DESC LIMIT ?5",
-        )?;
-        let opt = |v: Option<GraphId>| v.map(id).transpose();
-        let rows = stmt.query_map(
-            params![opt(q.business)?, opt(q.actor)?, opt(q.target)?, q.before.map(|b| b as i64), q.limit as i64],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
-        )?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (seq, body) = row?;
-            let mut event: AuditEvent = serde_json::from_str(&body)?;
-            event.id = seq as u64;
-            out.push(event);
-        }
-        Ok(out)
+             WHERE ($1 IS NULL OR business = $1) AND ($2 IS NULL OR actor = $2)
+               AND ($3 IS NULL OR target = $3) AND ($4 IS NULL OR seq < $4)
+             ORDER BY seq DESC LIMIT $5",
+            &params,
+        )?
+        .iter()
+        .map(|r| sql::audit_row(r))
+        .collect()
     }
 }
 
-fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> Result<()> {
-    match change {
-        Change::Business(b) => {
-            tx.execute(
-                "INSERT INTO businesses (id, body) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET body = excluded.body",
-                params![id(b.id)?, json(b)?],
-            )?;
-        }
-        Change::Person(p) => {
-            tx.execute(
-                "INSERT INTO persons (id, business, email, body) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(id) DO UPDATE SET email = excluded.email, body = excluded.body",
-                params![id(p.id)?, id(p.business)?, p.email.to_lowercase(), json(p)?],
-            )?;
-        }
-        Change::App(a) => {
-            tx.execute(
-                "INSERT INTO apps (id, business, body) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET body = excluded.body",
-                params![id(a.id)?, id(a.business)?, json(a)?],
-            )?;
-        }
-        Change::SystemUser(s) => {
-            tx.execute(
-                "INSERT INTO system_users (id, business, body) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(id) DO UPDATE SET body = excluded.body",
-                params![id(s.id)?, id(s.business)?, json(s)?],
-            )?;
-        }
-        Change::Token(t) => {
-            tx.execute(
-                "INSERT INTO tokens (id, hash, system_user, app, body, last_used_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT(id) DO UPDATE SET body = excluded.body,
-                   last_used_at = max(coalesce(tokens.last_used_at, 0), coalesce(excluded.last_used_at, 0))",
-                params![id(t.id)?, &t.hash[..], id(t.system_user)?, id(t.app)?, json(t)?, t.last_used_at],
-            )?;
-        }
-        Change::Waba(w) => {
-            tx.execute(
-                "INSERT INTO wabas (id, owner, body) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET body = excluded.body",
-                params![id(w.id)?, id(w.owner)?, json(w)?],
-            )?;
-        }
-        Change::Share(s) => {
-            tx.execute(
-                "INSERT INTO shares (waba, partner, level, created_time) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(waba, partner) DO UPDATE SET level = excluded.level",
-                params![id(s.waba)?, id(s.partner)?, s.level.as_str(), s.created_time],
-            )?;
-        }
-        Change::Assign(a) => {
-            tx.execute(
-                "INSERT INTO assignments (waba, user, tasks, assigned_time) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(waba, user) DO UPDATE SET tasks = excluded.tasks, assigned_time = excluded.assigned_time",
-                params![id(a.waba)?, id(a.user)?, a.tasks.bits() as i64, a.assigned_time],
-            )?;
-        }
-        Change::Unassign { waba, user } => {
-            tx.execute("DELETE FROM assignments WHERE waba = ?1 AND user = ?2", params![id(*waba)?, id(*user)?])?;
-        }
-        Change::PhoneNumber(p) => {
-            tx.execute(
-                "INSERT INTO phone_numbers (id, waba, body) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET body = excluded.body",
-                params![id(p.id)?, id(p.waba)?, json(p)?],
-            )?;
-        }
-        Change::Template(t) => {
-            tx.execute(
-                "INSERT INTO templates (id, waba, body) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET body = excluded.body",
-                params![id(t.id)?, id(t.waba)?, json(t)?],
-            )?;
-        }
-        Change::DeleteTemplate { id: template } => {
-            tx.execute("DELETE FROM templates WHERE id = ?1", params![id(*template)?])?;
-        }
-        Change::CreditLine(c) => {
-            tx.execute(
-                "INSERT INTO credit_lines (id, business, body) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET body = excluded.body",
-                params![id(c.id)?, id(c.business)?, json(c)?],
-            )?;
-        }
-        Change::Solution(x) => {
-            tx.execute(
-                "INSERT INTO solutions (id, body) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET body = excluded.body",
-                params![id(x.id)?, json(x)?],
-            )?;
-        }
-        Change::OnboardToSolution(x) => {
-            tx.execute(
-                "INSERT INTO solution_wabas (waba, solution, created_time) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-                params![id(x.waba)?, id(x.solution)?, x.created_time],
-            )?;
-        }
-        Change::Allocation(x) => {
-            tx.execute(
-                "INSERT INTO allocations (id, credit_line, waba, body) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(id) DO UPDATE SET body = excluded.body",
-                params![id(x.id)?, id(x.credit_line)?, id(x.waba)?, json(x)?],
-            )?;
-        }
-        Change::Subscribe(x) => {
-            tx.execute(
-                "INSERT INTO subscribed_apps (waba, app, body) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(waba, app) DO UPDATE SET body = excluded.body",
-                params![id(x.waba)?, id(x.app)?, json(x)?],
-            )?;
-        }
-        Change::Unsubscribe { waba, app } => {
-            tx.execute("DELETE FROM subscribed_apps WHERE waba = ?1 AND app = ?2", params![id(*waba)?, id(*app)?])?;
-        }
-        Change::Message(m) => {
-            tx.execute(
-                "INSERT INTO messages (id, waba, phone_number, created_time, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![m.id, id(m.waba)?, id(m.phone_number)?, m.created_time, json(m)?],
-            )?;
-        }
-        Change::TokensUsed { uses } => {
-            let mut stmt =
-                tx.prepare_cached("UPDATE tokens SET last_used_at = max(coalesce(last_used_at, 0), ?2) WHERE id = ?1")?;
-            for (token, at) in uses {
-                stmt.execute(params![id(*token)?, at])?;
-            }
-        }
-    }
-    Ok(())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The JSON body an entity is stored as.
-fn json<T: serde::Serialize>(v: &T) -> Result<String> {
-    Ok(serde_json::to_string(v)?)
+    #[test]
+    fn placeholders_bind_by_number_whatever_their_order() {
+        assert_eq!(numbered("SET a = $2 WHERE id = $1 AND b = '$x'"), "SET a = ?2 WHERE id = ?1 AND b = '$x'");
+    }
 }

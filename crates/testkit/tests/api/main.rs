@@ -10,6 +10,7 @@ mod fixtures;
 mod matrix;
 mod memory;
 mod persistence;
+mod replicas;
 mod solutions;
 mod system_users;
 mod templates;

@@ -19,12 +19,16 @@ impl Store for Counting {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.inner.load()
     }
-    fn commit(&self, changes: &[Change], audit: &[AuditEvent]) -> store::Result<()> {
+    fn commit(&self, based_on: u64, changes: &[Change], audit: &[AuditEvent]) -> store::Result<Option<u64>> {
         // The coalesced flush of token last-use times runs on its own clock, not per request.
         if !changes.iter().all(|c| matches!(c, Change::TokensUsed { .. })) || !audit.is_empty() {
             self.calls.fetch_add(1, Ordering::SeqCst);
         }
-        self.inner.commit(changes, audit)
+        self.inner.commit(based_on, changes, audit)
+    }
+    fn messages(&self, waba: model::GraphId, limit: usize) -> store::Result<Vec<model::Message>> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.messages(waba, limit)
     }
     fn audit(&self, query: &AuditQuery) -> store::Result<Vec<AuditEvent>> {
         self.calls.fetch_add(1, Ordering::SeqCst);

@@ -215,13 +215,13 @@ async fn sent_messages_are_stored() {
     let phone = ts.b("phone_number_id");
     let r = ts.post_json(&format!("{phone}/messages"), &ts.admin(), text("15551234567", "kept")).await;
     let id = r.ok()["messages"][0]["id"].as_str().unwrap().to_string();
-    let db = rusqlite_count(&ts.data_dir().join("wabagate.db"), &id);
-    assert_eq!(db, 1);
-}
-
-fn rusqlite_count(path: &std::path::Path, id: &str) -> i64 {
-    let conn = rusqlite::Connection::open(path).expect("the store opens");
-    conn.query_row("SELECT count(*) FROM messages WHERE id = ?1", [id], |r| r.get(0)).expect("a count")
+    let waba = model::GraphId(ts.b("waba_id").parse().unwrap());
+    let kept = ts.service().messages(waba, 10).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        (kept[0].id.as_str(), kept[0].to.as_str(), kept[0].body["text"]["body"].as_str()),
+        (id.as_str(), "15551234567", Some("kept"))
+    );
 }
 
 #[tokio::test]

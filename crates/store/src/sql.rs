@@ -1,0 +1,253 @@
+//! The SQL both backends share: the statements that persist each [`Change`], and the queries that
+//! load the world back. Written once with `$n` placeholders, which SQLite and PostgreSQL both read.
+
+use model::{Assignment, AuditEvent, Change, GraphId, Share, SolutionWaba, TaskSet, Token};
+
+use crate::{Result, StoreError};
+
+/// A parameter of a statement.
+#[derive(Clone, Debug, PartialEq)]
+pub enum P {
+    Int(i64),
+    OptInt(Option<i64>),
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+/// A value read back.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+impl Cell {
+    fn int(&self) -> Result<i64> {
+        match self {
+            Cell::Int(v) => Ok(*v),
+            other => Err(StoreError::new(format!("expected an integer column, found {other:?}"))),
+        }
+    }
+
+    fn opt_int(&self) -> Result<Option<i64>> {
+        match self {
+            Cell::Null => Ok(None),
+            other => other.int().map(Some),
+        }
+    }
+
+    fn text(&self) -> Result<&str> {
+        match self {
+            Cell::Text(v) => Ok(v),
+            other => Err(StoreError::new(format!("expected a text column, found {other:?}"))),
+        }
+    }
+}
+
+pub struct Stmt {
+    pub sql: &'static str,
+    pub params: Vec<P>,
+}
+
+pub fn id(v: GraphId) -> Result<i64> {
+    i64::try_from(v.0).map_err(|_| StoreError::new(format!("id {v} is too large to store")))
+}
+
+fn gid(v: i64) -> GraphId {
+    GraphId(v as u64)
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<P> {
+    Ok(P::Text(serde_json::to_string(v)?))
+}
+
+fn upsert_body(sql: &'static str, key: GraphId, body: P) -> Result<Vec<Stmt>> {
+    Ok(vec![Stmt { sql, params: vec![P::Int(id(key)?), body] }])
+}
+
+/// The statements that make one change durable.
+pub fn writes(change: &Change) -> Result<Vec<Stmt>> {
+    match change {
+        Change::Business(b) => upsert_body(
+            "INSERT INTO businesses (id, body) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+            b.id,
+            json(b)?,
+        ),
+        Change::Person(p) => Ok(vec![Stmt {
+            sql: "INSERT INTO persons (id, business, email, body) VALUES ($1, $2, $3, $4)
+                  ON CONFLICT (id) DO UPDATE SET email = excluded.email, body = excluded.body",
+            params: vec![P::Int(id(p.id)?), P::Int(id(p.business)?), P::Text(p.email.to_lowercase()), json(p)?],
+        }]),
+        Change::App(a) => Ok(vec![Stmt {
+            sql: "INSERT INTO apps (id, business, body) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+            params: vec![P::Int(id(a.id)?), P::Int(id(a.business)?), json(a)?],
+        }]),
+        Change::SystemUser(s) => Ok(vec![Stmt {
+            sql: "INSERT INTO system_users (id, business, body) VALUES ($1, $2, $3)
+                  ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+            params: vec![P::Int(id(s.id)?), P::Int(id(s.business)?), json(s)?],
+        }]),
+        Change::Token(t) => Ok(vec![Stmt {
+            sql: "INSERT INTO tokens (id, hash, system_user, app, body, last_used_at) VALUES ($1, $2, $3, $4, $5, $6)
+                  ON CONFLICT (id) DO UPDATE SET body = excluded.body,
+                    last_used_at = CASE WHEN coalesce(tokens.last_used_at, 0) > coalesce(excluded.last_used_at, 0)
+                                        THEN tokens.last_used_at ELSE excluded.last_used_at END",
+            params: vec![
+                P::Int(id(t.id)?),
+                P::Bytes(t.hash.to_vec()),
+                P::Int(id(t.system_user)?),
+                P::Int(id(t.app)?),
+                json(t)?,
+                P::OptInt(t.last_used_at),
+            ],
+        }]),
+        Change::Waba(w) => Ok(vec![Stmt {
+            sql: "INSERT INTO wabas (id, owner, body) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+            params: vec![P::Int(id(w.id)?), P::Int(id(w.owner)?), json(w)?],
+        }]),
+        Change::Share(s) => Ok(vec![Stmt {
+            sql: "INSERT INTO shares (waba, partner, level, created_time) VALUES ($1, $2, $3, $4)
+                  ON CONFLICT (waba, partner) DO UPDATE SET level = excluded.level",
+            params: vec![P::Int(id(s.waba)?), P::Int(id(s.partner)?), P::Text(s.level.as_str().into()), P::Int(s.created_time)],
+        }]),
+        Change::Assign(a) => Ok(vec![Stmt {
+            sql: "INSERT INTO assignments (waba, user_id, tasks, assigned_time) VALUES ($1, $2, $3, $4)
+                  ON CONFLICT (waba, user_id) DO UPDATE SET tasks = excluded.tasks, assigned_time = excluded.assigned_time",
+            params: vec![P::Int(id(a.waba)?), P::Int(id(a.user)?), P::Int(a.tasks.bits() as i64), P::Int(a.assigned_time)],
+        }]),
+        Change::Unassign { waba, user } => Ok(vec![Stmt {
+            sql: "DELETE FROM assignments WHERE waba = $1 AND user_id = $2",
+            params: vec![P::Int(id(*waba)?), P::Int(id(*user)?)],
+        }]),
+        Change::PhoneNumber(p) => Ok(vec![Stmt {
+            sql: "INSERT INTO phone_numbers (id, waba, body) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+            params: vec![P::Int(id(p.id)?), P::Int(id(p.waba)?), json(p)?],
+        }]),
+        Change::Template(t) => Ok(vec![Stmt {
+            sql: "INSERT INTO templates (id, waba, body) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+            params: vec![P::Int(id(t.id)?), P::Int(id(t.waba)?), json(t)?],
+        }]),
+        Change::DeleteTemplate { id: template } => {
+            Ok(vec![Stmt { sql: "DELETE FROM templates WHERE id = $1", params: vec![P::Int(id(*template)?)] }])
+        }
+        Change::CreditLine(c) => Ok(vec![Stmt {
+            sql: "INSERT INTO credit_lines (id, business, body) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+            params: vec![P::Int(id(c.id)?), P::Int(id(c.business)?), json(c)?],
+        }]),
+        Change::Solution(x) => upsert_body(
+            "INSERT INTO solutions (id, body) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+            x.id,
+            json(x)?,
+        ),
+        Change::OnboardToSolution(x) => Ok(vec![Stmt {
+            sql: "INSERT INTO solution_wabas (waba, solution, created_time) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            params: vec![P::Int(id(x.waba)?), P::Int(id(x.solution)?), P::Int(x.created_time)],
+        }]),
+        Change::Allocation(x) => Ok(vec![Stmt {
+            sql: "INSERT INTO allocations (id, credit_line, waba, body) VALUES ($1, $2, $3, $4)
+                  ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+            params: vec![P::Int(id(x.id)?), P::Int(id(x.credit_line)?), P::Int(id(x.waba)?), json(x)?],
+        }]),
+        Change::Subscribe(x) => Ok(vec![Stmt {
+            sql: "INSERT INTO subscribed_apps (waba, app, body) VALUES ($1, $2, $3)
+                  ON CONFLICT (waba, app) DO UPDATE SET body = excluded.body",
+            params: vec![P::Int(id(x.waba)?), P::Int(id(x.app)?), json(x)?],
+        }]),
+        Change::Unsubscribe { waba, app } => Ok(vec![Stmt {
+            sql: "DELETE FROM subscribed_apps WHERE waba = $1 AND app = $2",
+            params: vec![P::Int(id(*waba)?), P::Int(id(*app)?)],
+        }]),
+        Change::Message(m) => Ok(vec![Stmt {
+            sql: "INSERT INTO messages (id, waba, phone_number, created_time, body) VALUES ($1, $2, $3, $4, $5)",
+            params: vec![P::Text(m.id.clone()), P::Int(id(m.waba)?), P::Int(id(m.phone_number)?), P::Int(m.created_time), json(m)?],
+        }]),
+        Change::TokensUsed { uses } => uses
+            .iter()
+            .map(|(token, at)| {
+                Ok(Stmt {
+                    sql: "UPDATE tokens SET last_used_at = CASE WHEN coalesce(last_used_at, 0) > $2 THEN last_used_at ELSE $2 END
+                          WHERE id = $1",
+                    params: vec![P::Int(id(*token)?), P::Int(*at)],
+                })
+            })
+            .collect(),
+    }
+}
+
+/// The statement that records one audit event.
+pub fn audit_insert(event: &AuditEvent) -> Result<Stmt> {
+    let mut event = event.clone();
+    event.id = 0;
+    Ok(Stmt {
+        sql: "INSERT INTO audit_events (time, business, actor, target, body) VALUES ($1, $2, $3, $4, $5)",
+        params: vec![
+            P::Int(event.time),
+            P::Int(id(event.business)?),
+            P::Int(id(event.actor.user)?),
+            P::Int(id(event.target)?),
+            json(&event)?,
+        ],
+    })
+}
+
+/// The queries that load the world, in an order `World::apply` accepts, with how each row becomes
+/// a change.
+pub type Decode = fn(&[Cell]) -> Result<Change>;
+
+fn body<T: serde::de::DeserializeOwned>(row: &[Cell]) -> Result<T> {
+    Ok(serde_json::from_str(row[0].text()?)?)
+}
+
+pub const LOADS: &[(&str, Decode)] = &[
+    ("SELECT body FROM businesses ORDER BY id", |r| Ok(Change::Business(body(r)?))),
+    ("SELECT body FROM persons ORDER BY id", |r| Ok(Change::Person(body(r)?))),
+    ("SELECT body FROM apps ORDER BY id", |r| Ok(Change::App(body(r)?))),
+    ("SELECT body FROM system_users ORDER BY id", |r| Ok(Change::SystemUser(body(r)?))),
+    ("SELECT body, last_used_at FROM tokens ORDER BY id", |r| {
+        let mut token: Token = body(r)?;
+        token.last_used_at = token.last_used_at.max(r[1].opt_int()?);
+        Ok(Change::Token(token))
+    }),
+    ("SELECT body FROM wabas ORDER BY id", |r| Ok(Change::Waba(body(r)?))),
+    ("SELECT waba, partner, level, created_time FROM shares ORDER BY waba, partner", |r| {
+        let level = serde_json::from_value(serde_json::Value::String(r[2].text()?.to_string()))?;
+        Ok(Change::Share(Share { waba: gid(r[0].int()?), partner: gid(r[1].int()?), level, created_time: r[3].int()? }))
+    }),
+    ("SELECT waba, user_id, tasks, assigned_time FROM assignments ORDER BY waba, user_id", |r| {
+        Ok(Change::Assign(Assignment {
+            waba: gid(r[0].int()?),
+            user: gid(r[1].int()?),
+            tasks: TaskSet::from_bits(r[2].int()? as u16),
+            assigned_time: r[3].int()?,
+        }))
+    }),
+    ("SELECT body FROM phone_numbers ORDER BY id", |r| Ok(Change::PhoneNumber(body(r)?))),
+    ("SELECT body FROM templates ORDER BY id", |r| Ok(Change::Template(body(r)?))),
+    ("SELECT body FROM credit_lines ORDER BY id", |r| Ok(Change::CreditLine(body(r)?))),
+    ("SELECT body FROM solutions ORDER BY id", |r| Ok(Change::Solution(body(r)?))),
+    ("SELECT waba, solution, created_time FROM solution_wabas ORDER BY waba, solution", |r| {
+        Ok(Change::OnboardToSolution(SolutionWaba {
+            waba: gid(r[0].int()?),
+            solution: gid(r[1].int()?),
+            created_time: r[2].int()?,
+        }))
+    }),
+    ("SELECT body FROM allocations ORDER BY id", |r| Ok(Change::Allocation(body(r)?))),
+    ("SELECT body FROM subscribed_apps ORDER BY waba, app", |r| Ok(Change::Subscribe(body(r)?))),
+];
+
+/// The newest messages of a WABA: parameters `waba`, `limit`.
+pub const MESSAGES: &str = "SELECT body FROM messages WHERE waba = $1 ORDER BY seq DESC LIMIT $2";
+
+/// Decodes a message row (`body`).
+pub fn message_row(row: &[Cell]) -> Result<model::Message> {
+    body(row)
+}
+
+/// Decodes an audit row (`seq, body`).
+pub fn audit_row(row: &[Cell]) -> Result<AuditEvent> {
+    let mut event: AuditEvent = serde_json::from_str(row[1].text()?)?;
+    event.id = row[0].int()? as u64;
+    Ok(event)
+}

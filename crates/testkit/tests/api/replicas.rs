@@ -1,0 +1,150 @@
+//! Several servers sharing one PostgreSQL store. These tests need `WABAGATE_TEST_DATABASE`
+//! (scripts/test sets it); without it they say so and pass nothing off as checked.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use testkit::{Reply, TestServer};
+
+/// Polls until `check` holds, for at most five seconds; returns how long it took.
+async fn eventually<F, Fut>(what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if check().await {
+            return start.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{what}: not within 5 s");
+}
+
+async fn pair() -> Option<(TestServer, TestServer)> {
+    let a = TestServer::start().await;
+    if a.database().is_none() {
+        eprintln!("!!! replica tests need {}: NOT RUN", testkit::DATABASE_ENV);
+        return None;
+    }
+    let b = a.replica("wabagate_replica_b").await;
+    Some((a, b))
+}
+
+/// The number of system users `server` lists, asked with the admin token of `world`.
+async fn user_count(server: &TestServer, world: &TestServer) -> usize {
+    server.get(&format!("{}/system_users", world.b("business_id")), Some(&world.admin()), &[]).await.ids().len()
+}
+
+/// The assigned users `server` lists on a WABA, asked with the admin token of `world`.
+async fn assigned(server: &TestServer, world: &TestServer, waba: &str) -> serde_json::Value {
+    let biz = world.b("business_id");
+    server.get(&format!("{waba}/assigned_users"), Some(&world.admin()), &[("business", &biz)]).await.body["data"]
+        .clone()
+}
+
+fn ok(r: &Reply) -> bool {
+    r.status == 200
+}
+
+#[tokio::test]
+async fn a_token_minted_on_one_replica_works_on_the_other_and_a_revocation_reaches_it() {
+    let Some((a, b)) = pair().await else { return };
+    let (su, token) = a.employee("Shared Bot", "business_management").await;
+    let took = eventually("B knows the new token", || async { ok(&b.get("me", Some(&token), &[]).await) }).await;
+    eprintln!("mint on A seen on B after {took:?}");
+    assert_eq!(b.get("me", Some(&token), &[]).await.ok()["id"], su.as_str());
+
+    let (app, secret) = (a.b("app_id"), a.b("app_secret"));
+    a.get(
+        "oauth/revoke",
+        Some(&a.admin()),
+        &[("client_id", &app), ("client_secret", &secret), ("revoke_token", &token)],
+    )
+    .await
+    .ok();
+    let took = eventually("B refuses the revoked token", || async {
+        b.get("me", Some(&token), &[]).await.body["error"]["error_subcode"] == 460
+    })
+    .await;
+    eprintln!("revocation on A seen on B after {took:?}");
+}
+
+#[tokio::test]
+async fn an_assignment_made_on_one_replica_is_honoured_by_the_other() {
+    let Some((a, b)) = pair().await else { return };
+    let waba = a.b("waba_id");
+    let (su, token) = a.employee("Assigned Bot", "business_management,whatsapp_business_management").await;
+    eventually("B knows the token", || async { ok(&b.get("me", Some(&token), &[]).await) }).await;
+    b.assign(&waba, &su, "MANAGE").await.ok();
+    eventually("A honours B's assignment", || async { ok(&a.get(&waba, Some(&token), &[]).await) }).await;
+    // A second replica started on the same database joins the world and seeds nothing.
+    let bootstrap_b = std::fs::read_to_string(b.data_dir().join("bootstrap.json"));
+    assert!(bootstrap_b.is_err(), "the replica wrote no bootstrap.json: it created nothing");
+    assert_eq!(user_count(&a, &a).await, user_count(&b, &a).await);
+}
+
+#[tokio::test]
+async fn a_replica_that_lost_its_database_connection_catches_up_when_it_is_back() {
+    let Some((a, b)) = pair().await else { return };
+    let (su, token) = a.employee("Catch Up Bot", "business_management,whatsapp_business_management").await;
+    eventually("B knows the token", || async { ok(&b.get("me", Some(&token), &[]).await) }).await;
+
+    // Cut every connection of replica B.
+    let url = a.database().unwrap().split('?').next().unwrap().to_string();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let cut = client
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE '%_wabagate_replica_b'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(!cut.is_empty(), "B had connections to cut");
+
+    // Changes on A while B is cut off.
+    let waba = a.b("waba_id");
+    a.assign(&waba, &su, "VIEW_TEMPLATES").await.ok();
+    let (app, secret) = (a.b("app_id"), a.b("app_secret"));
+    let second = a.mint(&su, "whatsapp_business_management").await;
+    a.get(
+        "oauth/revoke",
+        Some(&a.admin()),
+        &[("client_id", &app), ("client_secret", &secret), ("revoke_token", &token)],
+    )
+    .await
+    .ok();
+
+    eventually("B reconnects and applies what it missed", || async {
+        ok(&b.get(&format!("{waba}/message_templates"), Some(&second), &[]).await)
+            && b.get("me", Some(&token), &[]).await.body["error"]["error_subcode"] == 460
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn two_replicas_writing_the_same_assignment_at_once_agree_on_one_state() {
+    let Some((a, b)) = pair().await else { return };
+    let waba = a.b("waba_id");
+    let (su, token) = a.employee("Contested Bot", "business_management").await;
+    eventually("B knows the token", || async { ok(&b.get("me", Some(&token), &[]).await) }).await;
+    for round in 0..5 {
+        let (ra, rb) = tokio::join!(a.assign(&waba, &su, "DEVELOP"), b.assign(&waba, &su, "VIEW_COST"));
+        // Each write either lands or is refused as transient (code 2) for the client to retry.
+        for r in [&ra, &rb] {
+            assert!(r.status == 200 || r.body["error"]["code"] == 2, "round {round}: {}", r.body);
+        }
+        eventually("both replicas show the same assignment", || async {
+            assigned(&a, &a, &waba).await == assigned(&b, &a, &waba).await
+        })
+        .await;
+        let state = assigned(&a, &a, &waba).await;
+        assert!(
+            state == json!([{"id": su, "name": "Contested Bot", "tasks": ["DEVELOP"]}])
+                || state == json!([{"id": su, "name": "Contested Bot", "tasks": ["VIEW_COST"]}]),
+            "{state}"
+        );
+    }
+}
