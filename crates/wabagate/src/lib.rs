@@ -1,6 +1,8 @@
 //! Starting and stopping a wabagate server: open the store, load the world, seed it when empty,
 //! write bootstrap.json, and serve the Graph API. The binary and the testkit both start here.
 
+pub mod copy;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

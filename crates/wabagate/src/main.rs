@@ -43,6 +43,19 @@ enum Command {
         #[arg(long, env = "WABAGATE_TEMPLATE_REVIEW", default_value = "5s", value_parser = service::TemplateReview::parse)]
         template_review: service::TemplateReview,
     },
+    /// Copy a whole store (world, audit log, messages) into another, empty one, and check both
+    /// hold the same. Stop the servers of the source first.
+    #[command(
+        after_help = "Examples:\n  wabagate copy --from sqlite://wabagate-data/wabagate.db --to postgres://postgres@127.0.0.1:5432/wabagate\n  wabagate copy --from postgres://db.internal/wabagate --to sqlite://backup.db"
+    )]
+    Copy {
+        /// The store to copy: sqlite://PATH or postgres://…
+        #[arg(long)]
+        from: String,
+        /// The empty store to copy into: sqlite://PATH or postgres://…
+        #[arg(long)]
+        to: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -63,6 +76,36 @@ fn main() -> ExitCode {
                 clock: Arc::new(service::Clock::default()),
                 settings,
             }))
+        }
+        Command::Copy { from, to } => runtime.block_on(copy(from, to)),
+    }
+}
+
+async fn copy(from: String, to: String) -> ExitCode {
+    let opened =
+        async { Ok::<_, wabagate::StartError>((wabagate::copy::open(&from).await?, wabagate::copy::open(&to).await?)) };
+    let (source, target) = match opened.await {
+        Ok(stores) => stores,
+        Err(e) => {
+            eprintln!("wabagate copy: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match tokio::task::spawn_blocking(move || wabagate::copy::copy(source.as_ref(), target.as_ref(), true)).await {
+        Ok(Ok(c)) => {
+            println!(
+                "copied {} changes, {} audit events and {} messages from {from} to {to}; both stores hold the same",
+                c.changes, c.audit_events, c.messages
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            eprintln!("wabagate copy: {e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("wabagate copy: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -4,6 +4,7 @@
 mod assignments;
 mod audit;
 mod console;
+mod copy;
 mod credit;
 mod docs;
 mod fixtures;

@@ -1,0 +1,244 @@
+//! One conformance suite for every store: SQLite always, PostgreSQL when
+//! `WABAGATE_TEST_DATABASE` names one (each run in a fresh schema, dropped afterwards).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use model::*;
+use wabagate_store::{AuditQuery, PgStore, SqliteStore, Store};
+
+fn sample_world() -> Vec<Change> {
+    let b = GraphId(1_000_000_000_000_001);
+    let w = GraphId(1_000_000_000_000_002);
+    let su = GraphId(1_000_000_000_000_003);
+    let app = GraphId(1_000_000_000_000_004);
+    let phone = GraphId(1_000_000_000_000_005);
+    let partner = GraphId(1_000_000_000_000_006);
+    let credit = GraphId(1_000_000_000_000_007);
+    let solution = GraphId(1_000_000_000_000_008);
+    vec![
+        Change::Business(Business {
+            id: b,
+            name: "B".into(),
+            timezone_id: 0,
+            verification_status: "verified".into(),
+            created_time: 1,
+            system_user_policy_accepted_at: None,
+        }),
+        Change::Business(Business {
+            id: partner,
+            name: "P".into(),
+            timezone_id: 0,
+            verification_status: "verified".into(),
+            created_time: 1,
+            system_user_policy_accepted_at: Some(2),
+        }),
+        Change::App(App {
+            id: app,
+            business: b,
+            name: "A".into(),
+            secret: "s".into(),
+            require_appsecret_proof: true,
+            created_time: 1,
+        }),
+        Change::SystemUser(SystemUser {
+            id: su,
+            business: b,
+            name: "SU".into(),
+            role: Role::Admin,
+            finance_permission: None,
+            created_by: None,
+            created_time: 1,
+            apps: [app].into(),
+        }),
+        Change::Token(Token {
+            id: GraphId(1_000_000_000_000_009),
+            hash: [7; 32],
+            system_user: su,
+            app,
+            scopes: ScopeSet::of(&[Scope::BUSINESS_MANAGEMENT]),
+            issued_at: 1,
+            expires_at: Some(99),
+            revoked_at: None,
+            last_used_at: None,
+        }),
+        Change::Waba(Waba {
+            id: w,
+            owner: b,
+            name: "W".into(),
+            currency: "USD".into(),
+            timezone_id: "1".into(),
+            message_template_namespace: "ns".into(),
+            account_review_status: "APPROVED".into(),
+            created_time: 1,
+            primary_funding_id: None,
+        }),
+        Change::Share(Share { waba: w, partner, level: ShareLevel::Standard, created_time: 1 }),
+        Change::Assign(Assignment {
+            waba: w,
+            user: su,
+            tasks: TaskSet::of(&[Task::Develop, Task::ViewCost]),
+            assigned_time: 3,
+        }),
+        Change::PhoneNumber(PhoneNumber {
+            id: phone,
+            waba: w,
+            display_phone_number: "+1".into(),
+            verified_name: "V".into(),
+            status: "CONNECTED".into(),
+            code_verification_status: "VERIFIED".into(),
+            quality_rating: "GREEN".into(),
+            created_time: 1,
+            pin_hash: None,
+            pending_code: None,
+            last_onboarded_time: None,
+        }),
+        Change::CreditLine(CreditLine {
+            id: credit,
+            business: b,
+            legal_entity_name: "L".into(),
+            currency: "USD".into(),
+            created_time: 1,
+        }),
+        Change::Solution(Solution {
+            id: solution,
+            name: "S".into(),
+            owner_app: app,
+            partner_app: app,
+            owner_permissions: TaskSet::of(&[Task::Messaging]),
+            partner_permissions: TaskSet::of(&[Task::Develop]),
+            status: "ACTIVE".into(),
+            status_for_pending_request: "NONE".into(),
+            deactivation_requested_by: None,
+            created_time: 1,
+        }),
+        Change::OnboardToSolution(SolutionWaba { solution, waba: w, created_time: 1 }),
+        Change::Subscribe(SubscribedApp {
+            waba: w,
+            app,
+            override_callback_uri: None,
+            verify_token: None,
+            created_time: 1,
+        }),
+    ]
+}
+
+fn as_set(changes: &[Change]) -> BTreeSet<String> {
+    changes.iter().map(|c| serde_json::to_string(c).unwrap()).collect()
+}
+
+fn event(business: GraphId, target: GraphId, action: &str) -> AuditEvent {
+    AuditEvent {
+        id: 0,
+        time: 5,
+        business,
+        actor: Actor { user: GraphId(42), name: "x".into(), token: None, via: "api".into() },
+        action: action.into(),
+        target,
+        target_type: "system_user".into(),
+        before: None,
+        after: Some(serde_json::json!({"k": 1})),
+    }
+}
+
+fn conforms(store: &dyn Store) {
+    let world = sample_world();
+    let head = store.log_head().unwrap();
+    store
+        .commit(head, &world, &[event(GraphId(1), GraphId(2), "a.one"), event(GraphId(1), GraphId(3), "a.two")])
+        .unwrap();
+    assert_eq!(as_set(&store.load().unwrap()), as_set(&world), "what is committed loads back");
+
+    // Updates, deletions and last-use times.
+    let w = GraphId(1_000_000_000_000_002);
+    let su = GraphId(1_000_000_000_000_003);
+    let head = store.log_head().unwrap();
+    store
+        .commit(
+            head,
+            &[
+                Change::Unassign { waba: w, user: su },
+                Change::TokensUsed { uses: vec![(GraphId(1_000_000_000_000_009), 77)] },
+            ],
+            &[],
+        )
+        .unwrap();
+    let loaded = store.load().unwrap();
+    assert!(!loaded.iter().any(|c| matches!(c, Change::Assign(_))), "the assignment is gone");
+    let token = loaded.iter().find_map(|c| if let Change::Token(t) = c { Some(t.clone()) } else { None }).unwrap();
+    assert_eq!(token.last_used_at, Some(77));
+
+    // The audit log: newest first, filtered, paged.
+    let all = store.audit(&AuditQuery { business: Some(GraphId(1)), limit: 10, ..Default::default() }).unwrap();
+    assert_eq!(all.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["a.two", "a.one"]);
+    let by_target = store.audit(&AuditQuery { target: Some(GraphId(2)), limit: 10, ..Default::default() }).unwrap();
+    assert_eq!(by_target.len(), 1);
+    let older = store
+        .audit(&AuditQuery { business: Some(GraphId(1)), before: Some(all[0].id), limit: 10, ..Default::default() })
+        .unwrap();
+    assert_eq!(older.len(), 1);
+
+    // Messages, newest first.
+    let m = |id: &str| Message {
+        id: id.into(),
+        phone_number: GraphId(1_000_000_000_000_005),
+        waba: w,
+        to: "1".into(),
+        kind: "text".into(),
+        body: serde_json::json!({}),
+        sent_by: su,
+        created_time: 1,
+    };
+    let head = store.log_head().unwrap();
+    store.commit(head, &[Change::Message(m("wamid.1")), Change::Message(m("wamid.2"))], &[]).unwrap();
+    let ids: Vec<String> = store.messages(w, 10).unwrap().into_iter().map(|m| m.id).collect();
+    assert_eq!(ids, ["wamid.2", "wamid.1"]);
+}
+
+#[test]
+fn sqlite_conforms_and_refuses_a_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    conforms(&SqliteStore::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("UPDATE schema_version SET version = 99", []).unwrap();
+    drop(conn);
+    let err = SqliteStore::open(&path).err().expect("a newer schema is refused");
+    assert!(err.message.contains("newer than this wabagate knows"), "{err}");
+}
+
+fn postgres_url() -> Option<String> {
+    let base = std::env::var("WABAGATE_TEST_DATABASE").ok().filter(|u| !u.is_empty());
+    if base.is_none() {
+        eprintln!("!!! WABAGATE_TEST_DATABASE is not set: the PostgreSQL store was NOT checked");
+    }
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    base.map(|b| format!("{b}{}schema=wabagate_test_store_{nanos:x}", if b.contains('?') { '&' } else { '?' }))
+}
+
+#[test]
+fn postgres_conforms_logs_changes_and_refuses_a_newer_schema() {
+    let Some(url) = postgres_url() else { return };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let store: Arc<PgStore> = Arc::new(rt.block_on(PgStore::open(&url)).unwrap());
+    let s = store.clone();
+    let _guard = rt.enter();
+    // The store blocks on the runtime: call it from a blocking thread, as the service does.
+    let checks = tokio::task::spawn_blocking(move || {
+        conforms(s.as_ref());
+        // Every write is in the change log, in order; a write checked against an old position is stale.
+        let log = s.changes_since(0).unwrap();
+        assert_eq!(log.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert!(s.commit(1, &[], &[]).unwrap_err().stale);
+    });
+    rt.block_on(checks).unwrap();
+    let (base, schema) = url.split_once("?schema=").or_else(|| url.split_once("&schema=")).unwrap();
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        client.batch_execute(&format!("UPDATE {schema}.schema_version SET version = 99")).await.unwrap();
+    });
+    let err = rt.block_on(PgStore::open(&url)).err().expect("a newer schema is refused");
+    assert!(err.message.contains("newer than this wabagate knows"), "{err}");
+    rt.block_on(PgStore::drop_schema(&url)).unwrap();
+}
