@@ -103,6 +103,8 @@ pub struct Service {
     catching_up: tokio::sync::Mutex<()>,
     /// The change-log position memory reflects (shared stores only).
     applied: AtomicU64,
+    /// The listening generation the last catch-up ran under (see [`Service::is_ready`]).
+    caught_up_generation: AtomicU64,
     usage: usage::Usage,
     clock: Arc<Clock>,
 }
@@ -190,6 +192,7 @@ impl Service {
             writes: tokio::sync::Mutex::new(()),
             catching_up: tokio::sync::Mutex::new(()),
             applied: AtomicU64::new(head),
+            caught_up_generation: AtomicU64::new(u64::MAX),
             usage: usage::Usage::default(),
             clock,
         })
@@ -277,6 +280,8 @@ impl Service {
             return Ok(());
         }
         let _one = self.catching_up.lock().await;
+        // Read before the log: a catch-up proves readiness only for the listening it began under.
+        let generation = self.store.listening();
         let from = self.applied.load(Ordering::SeqCst);
         let store = self.store.clone();
         let batch = match tokio::task::spawn_blocking(move || store.changes_since(from)).await {
@@ -287,9 +292,6 @@ impl Service {
             }
             Err(_) => return Err(GraphError::transient()),
         };
-        if batch.is_empty() {
-            return Ok(());
-        }
         let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
         for (seq, changes) in batch {
             if seq <= self.applied.load(Ordering::SeqCst) {
@@ -300,7 +302,20 @@ impl Service {
             }
             self.applied.store(seq, Ordering::SeqCst);
         }
+        if let Some(g) = generation {
+            self.caught_up_generation.store(g, Ordering::SeqCst);
+        }
         Ok(())
+    }
+
+    /// Whether memory follows the store: always for a store of this server's own; for a shared
+    /// store, while it is listening for other servers' writes and has caught up since it started
+    /// listening.
+    pub fn is_ready(&self) -> bool {
+        match self.store.listening() {
+            Some(g) => !self.store.is_shared() || self.caught_up_generation.load(Ordering::SeqCst) == g,
+            None => false,
+        }
     }
 
     /// The position in the shared store's change log this server's memory reflects.

@@ -98,6 +98,13 @@ pub trait Store: Send + Sync + 'static {
         false
     }
 
+    /// For a shared store: how many times its notification connection has started listening, or
+    /// `None` while it is not listening (changes may be going unnoticed). Always `Some(0)` for a
+    /// store no other server writes to.
+    fn listening(&self) -> Option<u64> {
+        Some(0)
+    }
+
     /// Woken when the change log may have grown (a shared store's notifications).
     fn watch(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
         None

@@ -130,7 +130,8 @@ pub async fn start_with_store(cfg: ServeConfig, store: Arc<dyn Store>) -> Result
     };
 
     let (shutdown, mut stop) = tokio::sync::watch::channel(false);
-    let app = graph::router(service.clone()).merge(console::router(service.clone()));
+    let app =
+        health_router(service.clone()).merge(console::router(service.clone())).merge(graph::router(service.clone()));
     let flusher = service.clone();
     let mut flush_stop = shutdown.subscribe();
     let follow_stop = shutdown.subscribe();
@@ -188,6 +189,29 @@ impl Server {
             tracing::warn!(error = %e, "could not flush token last-use times");
         }
     }
+}
+
+/// `/healthz` (the process answers) and `/readyz` (memory follows the store: 503 while a server
+/// on a shared store has lost its notifications or not yet caught up after getting them back).
+fn health_router(service: Arc<Service>) -> axum::Router {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let ready = move || {
+        let service = service.clone();
+        async move {
+            let ready = service.is_ready();
+            let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+            let body = json!({
+                "status": if ready { "ready" } else { "catching_up" },
+                "shared_store": service.store().is_shared(),
+                "applied_seq": service.applied_seq(),
+            });
+            (status, axum::Json(body))
+        }
+    };
+    axum::Router::new()
+        .route("/healthz", get(|| async { axum::Json(json!({"status": "alive"})) }))
+        .route("/readyz", get(ready))
 }
 
 /// bootstrap.json: for the demo world exactly the documented keys; for fixtures the ids of

@@ -30,6 +30,8 @@ pub struct PgStore {
     client: Mutex<Option<Arc<Client>>>,
     handle: Handle,
     changed: Arc<Notify>,
+    /// Generations of the notification connection: odd while listening, even while not.
+    generation: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl ToSql for P {
@@ -128,6 +130,7 @@ impl PgStore {
             client: Mutex::new(Some(Arc::new(client))),
             handle: Handle::current(),
             changed: Arc::new(Notify::new()),
+            generation: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         };
         store.spawn_listener();
         Ok(store)
@@ -135,6 +138,14 @@ impl PgStore {
 
     fn spawn_listener(&self) {
         let (url, schema, changed) = (self.url.clone(), self.schema.clone(), self.changed.clone());
+        let generation = self.generation.clone();
+        let set_listening = move |on: bool| {
+            use std::sync::atomic::Ordering;
+            let g = generation.load(Ordering::SeqCst);
+            if (g % 2 == 1) != on {
+                generation.store(g + 1, Ordering::SeqCst);
+            }
+        };
         self.handle.spawn(async move {
             loop {
                 match tokio_postgres::connect(&url, NoTls).await {
@@ -155,6 +166,7 @@ impl PgStore {
                             }
                         };
                         if listening {
+                            set_listening(true);
                             // Anything written while this server was not listening is in the log.
                             changed.notify_one();
                             while let Some(m) = messages.next().await {
@@ -165,6 +177,7 @@ impl PgStore {
                                 }
                             }
                         }
+                        set_listening(false);
                         tracing::warn!("lost the PostgreSQL notification connection; reconnecting");
                     }
                     Err(e) => tracing::warn!(error = %e, "cannot reach PostgreSQL for notifications; retrying"),
@@ -322,6 +335,11 @@ impl Store for PgStore {
 
     fn is_shared(&self) -> bool {
         true
+    }
+
+    fn listening(&self) -> Option<u64> {
+        let g = self.generation.load(std::sync::atomic::Ordering::SeqCst);
+        (g % 2 == 1).then_some(g)
     }
 
     fn watch(&self) -> Option<Arc<Notify>> {

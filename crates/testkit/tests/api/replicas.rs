@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
+
 use serde_json::json;
 use testkit::{Reply, TestServer};
 
@@ -103,6 +105,12 @@ async fn a_replica_that_lost_its_database_connection_catches_up_when_it_is_back(
         .await
         .unwrap();
     assert!(!cut.is_empty(), "B had connections to cut");
+    let readyz = |s: &TestServer| {
+        let url = format!("{}/readyz", s.url);
+        let client = s.client().clone();
+        async move { client.get(url).send().await.unwrap().status().as_u16() }
+    };
+    eventually("B says it is not ready while it cannot follow", || readyz(&b).map(|s| s == 503)).await;
 
     // Changes on A while B is cut off.
     let waba = a.b("waba_id");
@@ -117,6 +125,7 @@ async fn a_replica_that_lost_its_database_connection_catches_up_when_it_is_back(
     .await
     .ok();
 
+    eventually("B is ready again", || readyz(&b).map(|s| s == 200)).await;
     eventually("B reconnects and applies what it missed", || async {
         ok(&b.get(&format!("{waba}/message_templates"), Some(&second), &[]).await)
             && b.get("me", Some(&token), &[]).await.body["error"]["error_subcode"] == 460

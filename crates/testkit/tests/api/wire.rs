@@ -228,3 +228,14 @@ async fn summary_true_as_the_python_sdk_sends_it_is_accepted() {
     let r = ts.get(&format!("{}/system_users", ts.b("business_id")), Some(&ts.admin()), &[("summary", "true")]).await;
     assert_eq!(r.ok()["summary"]["total_count"], 1);
 }
+
+#[tokio::test]
+async fn health_and_readiness_answer_outside_the_graph() {
+    let ts = TestServer::start().await;
+    let health = ts.client().get(format!("{}/healthz", ts.url)).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = ts.client().get(format!("{}/readyz", ts.url)).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "ready");
+}
