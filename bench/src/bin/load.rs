@@ -1,0 +1,262 @@
+//! Authorization at the speed of HTTP: wabagate against a bare axum server answering the same
+//! bytes, under the same load generator (wrk), alternating the two so drift hits both.
+//!
+//!     cargo build --release -p wabagate -p wabagate-bench
+//!     ./target/release/load [SECONDS] [ROUNDS]
+//!
+//! Needs `wrk` (Debian package wrk). Prints a Markdown table: requests/s, p50 and p99 latency of
+//! each scenario on both systems, and wabagate's share of the baseline's requests/s.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+
+const CONNECTIONS: &str = "32";
+const THREADS: &str = "1";
+
+/// One measured run of wrk.
+#[derive(Clone, Copy, Debug, Default)]
+struct Run {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    non_2xx: u64,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_for(port: u16) {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(30), "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn parse_ms(s: &str) -> f64 {
+    let s = s.trim();
+    if let Some(v) = s.strip_suffix("us") {
+        v.parse::<f64>().unwrap_or(0.0) / 1000.0
+    } else if let Some(v) = s.strip_suffix("ms") {
+        v.parse().unwrap_or(0.0)
+    } else if let Some(v) = s.strip_suffix('s') {
+        v.parse::<f64>().unwrap_or(0.0) * 1000.0
+    } else {
+        0.0
+    }
+}
+
+/// Runs wrk against `url` (with a Lua script for writes) and reads its report.
+fn wrk(url: &str, seconds: u64, script: Option<&PathBuf>, args: &[String]) -> Run {
+    let mut cmd = Command::new("wrk");
+    cmd.args(["-t", THREADS, "-c", CONNECTIONS, "-d", &format!("{seconds}s"), "--latency"]);
+    if let Some(s) = script {
+        cmd.arg("-s").arg(s);
+    }
+    cmd.arg(url);
+    if !args.is_empty() {
+        cmd.arg("--").args(args);
+    }
+    let out = cmd.output().expect("wrk runs (apt-get install wrk)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut run = Run::default();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["Requests/sec:", v] => run.rps = v.parse().unwrap_or(0.0),
+            ["50%", v] => run.p50_ms = parse_ms(v),
+            ["99%", v] => run.p99_ms = parse_ms(v),
+            ["Non-2xx", "or", "3xx", "responses:", v] => run.non_2xx = v.parse().unwrap_or(0),
+            _ => {}
+        }
+    }
+    run
+}
+
+/// The bare server: answers every request with one status and body.
+async fn baseline(port: u16, status: u16, body: String) {
+    let status = StatusCode::from_u16(status).unwrap();
+    let app = axum::Router::new().fallback(move || {
+        let body = body.clone();
+        async move { (status, [("content-type", "application/json")], body).into_response() }
+    });
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    axum::serve(listener, app).await.unwrap();
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Scenario {
+    name: &'static str,
+    path: String,
+    /// A wrk Lua script and its arguments, for writes.
+    script: Option<(PathBuf, Vec<String>)>,
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let seconds: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
+    let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(2);
+    if std::env::var("WABAGATE_BENCH_BASELINE").is_ok() {
+        // A child process: serve the baseline.
+        let port: u16 = std::env::var("WABAGATE_BENCH_PORT").unwrap().parse().unwrap();
+        let status: u16 = std::env::var("WABAGATE_BENCH_STATUS").unwrap().parse().unwrap();
+        let body = std::env::var("WABAGATE_BENCH_BODY").unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        rt.block_on(baseline(port, status, body));
+        return;
+    }
+    let bin = std::env::current_exe().unwrap().with_file_name("wabagate");
+    assert!(bin.exists(), "build the server first: cargo build --release -p wabagate");
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _server = Server(
+        Command::new(&bin)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+            .arg(data.path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(port);
+    let b: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.path().join("bootstrap.json")).unwrap()).unwrap();
+    let s = |k: &str| b[k].as_str().unwrap().to_string();
+    let base = format!("http://127.0.0.1:{port}/v23.0");
+    let (admin, waba, biz, app, secret) = (s("admin_token"), s("waba_id"), s("business_id"), s("app_id"), s("app_secret"));
+
+    // An employee holding only VIEW_TEMPLATES: refused on phone numbers for a missing task.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (employee, employee_token) = rt.block_on(async {
+        let c = reqwest::Client::new();
+        let post = |path: String, form: Vec<(&'static str, String)>| {
+            let c = c.clone();
+            let admin = admin.clone();
+            let base = base.clone();
+            async move {
+                let r = c.post(format!("{base}/{path}")).query(&[("access_token", admin)]).form(&form).send().await.unwrap();
+                r.json::<serde_json::Value>().await.unwrap()
+            }
+        };
+        let su = post(format!("{biz}/system_users"), vec![("name", "Bench Employee".into())]).await["id"].as_str().unwrap().to_string();
+        post(format!("{su}/applications"), vec![("business_app", app.clone())]).await;
+        let proof = testkit::appsecret_proof(&secret, &admin);
+        let token = post(
+            format!("{su}/access_tokens"),
+            vec![("business_app", app.clone()), ("scope", "whatsapp_business_management".into()), ("appsecret_proof", proof)],
+        )
+        .await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        post(format!("{waba}/assigned_users"), vec![("user", su.clone()), ("tasks", "VIEW_TEMPLATES".into())]).await;
+        (su, token)
+    });
+    let unknown = format!("EAA{}", "x".repeat(64));
+    let script_dir = tempfile::tempdir().unwrap();
+    let script = script_dir.path().join("assign.lua");
+    std::fs::write(
+        &script,
+        r#"
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+local n = 0
+function init(args) user = args[1] end
+function request()
+  n = n + 1
+  local tasks = (n % 2 == 0) and "DEVELOP" or "VIEW_TEMPLATES"
+  return wrk.format(nil, nil, nil, "user=" .. user .. "&tasks=" .. tasks)
+end
+"#,
+    )
+    .unwrap();
+
+    let scenarios = [
+        Scenario {
+            name: "GET /{waba}/assigned_users (authorized)",
+            path: format!("{waba}/assigned_users?business={biz}&access_token={admin}"),
+            script: None,
+        },
+        Scenario { name: "GET /{waba}/phone_numbers (authorized)", path: format!("{waba}/phone_numbers?access_token={admin}"), script: None },
+        Scenario {
+            name: "GET /{waba}/phone_numbers (refused: missing task)",
+            path: format!("{waba}/phone_numbers?access_token={employee_token}"),
+            script: None,
+        },
+        Scenario { name: "GET /me (unknown token)", path: format!("me?access_token={unknown}"), script: None },
+        Scenario {
+            name: "GET /debug_token",
+            path: format!("debug_token?input_token={admin}&access_token={app}%7C{secret}"),
+            script: None,
+        },
+        Scenario {
+            name: "POST /{waba}/assigned_users (durable write)",
+            path: format!("{waba}/assigned_users?access_token={admin}"),
+            script: Some((script.clone(), vec![employee.clone()])),
+        },
+    ];
+
+    println!("Load: wrk -t{THREADS} -c{CONNECTIONS}, {seconds} s per run, best of {rounds} alternating rounds per system\n");
+    println!("| scenario | system | requests/s | p50 | p99 | vs baseline |");
+    println!("|---|---|---|---|---|---|");
+    let client = reqwest::Client::new();
+    for sc in &scenarios {
+        // The exact bytes wabagate answers, for the baseline to answer.
+        let url = format!("{base}/{}", sc.path);
+        let (status, body) = rt.block_on(async {
+            let r = match &sc.script {
+                None => client.get(&url).send().await.unwrap(),
+                Some((_, args)) => client.post(&url).form(&[("user", args[0].as_str()), ("tasks", "DEVELOP")]).send().await.unwrap(),
+            };
+            (r.status().as_u16(), r.text().await.unwrap())
+        });
+        let bport = free_port();
+        let _baseline = Server(
+            Command::new(std::env::current_exe().unwrap())
+                .env("WABAGATE_BENCH_BASELINE", "1")
+                .env("WABAGATE_BENCH_PORT", bport.to_string())
+                .env("WABAGATE_BENCH_STATUS", status.to_string())
+                .env("WABAGATE_BENCH_BODY", &body)
+                .spawn()
+                .unwrap(),
+        );
+        wait_for(bport);
+        let burl = format!("http://127.0.0.1:{bport}/v23.0/{}", sc.path);
+        let (script, args) = match &sc.script {
+            Some((s, a)) => (Some(s), a.clone()),
+            None => (None, Vec::new()),
+        };
+        let mut best_base = Run::default();
+        let mut best_wg = Run::default();
+        for _ in 0..rounds {
+            let r = wrk(&burl, seconds, script, &args);
+            if r.rps > best_base.rps {
+                best_base = r;
+            }
+            let r = wrk(&url, seconds, script, &args);
+            if r.rps > best_wg.rps {
+                best_wg = r;
+            }
+        }
+        let expect_refusal = status >= 400;
+        assert!(expect_refusal || best_wg.non_2xx == 0, "{}: wabagate answered errors under load", sc.name);
+        for (system, r) in [("baseline", best_base), ("wabagate", best_wg)] {
+            let ratio = if system == "wabagate" { format!("{:.0}%", 100.0 * r.rps / best_base.rps.max(1.0)) } else { "—".into() };
+            println!("| {} | {system} | {:.0} | {:.2} ms | {:.2} ms | {ratio} |", sc.name, r.rps, r.p50_ms, r.p99_ms);
+        }
+    }
+}
