@@ -1,4 +1,4 @@
-//! Helpers shared by the benchmark programs in `src/bin/`.
+//! Helpers shared by the benchmark programs in `examples/` (`cargo run --release -p wabagate-bench --example …`).
 
 use std::time::Duration;
 

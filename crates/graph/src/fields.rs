@@ -79,24 +79,26 @@ fn parse_list(s: &[char], pos: &mut usize, depth: usize) -> Result<Vec<Field>, G
     }
 }
 
-/// A rendered node: every field it can show, and its type name for errors.
-pub struct Node {
+/// A node to render: the fields its type has, its default fields, and how to compute one field's
+/// value. Only the fields asked for are computed; a `null` value is left out, as Graph does.
+pub struct Node<'a> {
     pub type_name: &'static str,
     /// Fields this node type has, including ones with no value on this node.
     pub known: &'static [&'static str],
     /// Fields shown without `fields=`.
     pub defaults: &'static [&'static str],
-    pub values: Map<String, Value>,
+    pub value: Box<dyn Fn(&str) -> Value + 'a>,
 }
 
-impl Node {
+impl Node<'_> {
     /// The node with the requested fields (or the defaults), always with its `id`.
-    pub fn select(mut self, fields: Option<&[Field]>) -> Result<Value, GraphError> {
+    pub fn select(self, fields: Option<&[Field]>) -> Result<Value, GraphError> {
         let mut out = Map::new();
         match fields {
             None => {
                 for name in self.defaults {
-                    if let Some(v) = self.values.remove(*name) {
+                    let v = (self.value)(name);
+                    if !v.is_null() {
                         out.insert(name.to_string(), v);
                     }
                 }
@@ -106,14 +108,18 @@ impl Node {
                     if !self.known.contains(&f.name.as_str()) {
                         return Err(GraphError::nonexisting_field(&f.name, self.type_name));
                     }
-                    if let Some(v) = self.values.get(&f.name) {
-                        out.insert(f.name.clone(), narrow(v.clone(), f.children.as_deref()));
+                    let v = (self.value)(&f.name);
+                    if !v.is_null() {
+                        out.insert(f.name.clone(), narrow(v, f.children.as_deref()));
                     }
                 }
             }
         }
-        if let Some(id) = self.values.remove("id") {
-            out.entry("id").or_insert(id);
+        if !out.contains_key("id") {
+            let id = (self.value)("id");
+            if !id.is_null() {
+                out.insert("id".into(), id);
+            }
         }
         Ok(Value::Object(out))
     }

@@ -174,7 +174,8 @@ async fn graph(State(state): State<GraphState>, req: Request<Body>) -> Response 
 
 async fn handle(state: &GraphState, req: Request<Body>) -> Result<Value, GraphError> {
     let verb = verb(req.method()).ok_or_else(|| GraphError::unsupported(Verb::Get, req.uri().path()))?;
-    let headers = req.headers().clone();
+    // What the headers tell is read before the request is consumed for its body.
+    let (base, bearer_token) = (base_url(req.headers()), bearer(req.headers()));
     let path = req.uri().path().to_string();
     let segments: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
     let route: Vec<&str> = match segments.first() {
@@ -183,9 +184,9 @@ async fn handle(state: &GraphState, req: Request<Body>) -> Result<Value, GraphEr
     };
     let params = read_params(req, verb).await?;
     let fields = params.text("fields").filter(|f| !f.trim().is_empty()).map(|f| fields::parse(&f)).transpose()?;
-    let raw_token = params.text("access_token").filter(|t| !t.is_empty()).or_else(|| bearer(&headers));
+    let raw_token = params.text("access_token").filter(|t| !t.is_empty()).or(bearer_token);
     let service = state.service.as_ref();
-    let mut ctx = Ctx { service, verb, params, fields, base_url: base_url(&headers), path, raw_token, auth: None };
+    let mut ctx = Ctx { service, verb, params, fields, base_url: base, path, raw_token, auth: None };
 
     let needs_token = !matches!(route.as_slice(), ["oauth", "access_token"]);
     if needs_token {

@@ -1,4 +1,9 @@
-//! The embedded SQLite store: one file, WAL journal, synchronous commits.
+//! The embedded SQLite store: one file, WAL journal.
+//!
+//! Durability: `synchronous=NORMAL` with the WAL journal. A commit is written to the WAL before it
+//! is acknowledged, so it survives the process being killed at any moment (the OS holds it); only a
+//! power loss or OS crash can lose the last commits, never the database's consistency. This is the
+//! one durability setting of the SQLite store (docs/operations.md).
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -22,7 +27,7 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore> {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&conn)?;

@@ -1,8 +1,8 @@
 //! Authorization at the speed of HTTP: wabagate against a bare axum server answering the same
 //! bytes, under the same load generator (wrk), alternating the two so drift hits both.
 //!
-//!     cargo build --release -p wabagate -p wabagate-bench
-//!     ./target/release/load [SECONDS] [ROUNDS]
+//!     cargo build --release -p wabagate
+//!     cargo run --release -p wabagate-bench --example load -- [SECONDS] [ROUNDS]
 //!
 //! Needs `wrk` (Debian package wrk). Prints a Markdown table: requests/s, p50 and p99 latency of
 //! each scenario on both systems, and wabagate's share of the baseline's requests/s.
@@ -119,8 +119,10 @@ fn main() {
         rt.block_on(baseline(port, status, body));
         return;
     }
-    let bin = std::env::current_exe().unwrap().with_file_name("wabagate");
-    assert!(bin.exists(), "build the server first: cargo build --release -p wabagate");
+    // The release server binary: target/release/wabagate, beside this example's examples/ folder.
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().and_then(|d| d.parent()).map(|d| d.join("wabagate")).unwrap();
+    assert!(bin.exists(), "build the server first: cargo build --release -p wabagate ({} is missing)", bin.display());
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
     let _server = Server(
@@ -137,7 +139,8 @@ fn main() {
         serde_json::from_str(&std::fs::read_to_string(data.path().join("bootstrap.json")).unwrap()).unwrap();
     let s = |k: &str| b[k].as_str().unwrap().to_string();
     let base = format!("http://127.0.0.1:{port}/v23.0");
-    let (admin, waba, biz, app, secret) = (s("admin_token"), s("waba_id"), s("business_id"), s("app_id"), s("app_secret"));
+    let (admin, waba, biz, app, secret) =
+        (s("admin_token"), s("waba_id"), s("business_id"), s("app_id"), s("app_secret"));
 
     // An employee holding only VIEW_TEMPLATES: refused on phone numbers for a missing task.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -148,16 +151,29 @@ fn main() {
             let admin = admin.clone();
             let base = base.clone();
             async move {
-                let r = c.post(format!("{base}/{path}")).query(&[("access_token", admin)]).form(&form).send().await.unwrap();
+                let r = c
+                    .post(format!("{base}/{path}"))
+                    .query(&[("access_token", admin)])
+                    .form(&form)
+                    .send()
+                    .await
+                    .unwrap();
                 r.json::<serde_json::Value>().await.unwrap()
             }
         };
-        let su = post(format!("{biz}/system_users"), vec![("name", "Bench Employee".into())]).await["id"].as_str().unwrap().to_string();
+        let su = post(format!("{biz}/system_users"), vec![("name", "Bench Employee".into())]).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
         post(format!("{su}/applications"), vec![("business_app", app.clone())]).await;
         let proof = testkit::appsecret_proof(&secret, &admin);
         let token = post(
             format!("{su}/access_tokens"),
-            vec![("business_app", app.clone()), ("scope", "whatsapp_business_management".into()), ("appsecret_proof", proof)],
+            vec![
+                ("business_app", app.clone()),
+                ("scope", "whatsapp_business_management".into()),
+                ("appsecret_proof", proof),
+            ],
         )
         .await["access_token"]
             .as_str()
@@ -191,7 +207,11 @@ end
             path: format!("{waba}/assigned_users?business={biz}&access_token={admin}"),
             script: None,
         },
-        Scenario { name: "GET /{waba}/phone_numbers (authorized)", path: format!("{waba}/phone_numbers?access_token={admin}"), script: None },
+        Scenario {
+            name: "GET /{waba}/phone_numbers (authorized)",
+            path: format!("{waba}/phone_numbers?access_token={admin}"),
+            script: None,
+        },
         Scenario {
             name: "GET /{waba}/phone_numbers (refused: missing task)",
             path: format!("{waba}/phone_numbers?access_token={employee_token}"),
@@ -210,7 +230,9 @@ end
         },
     ];
 
-    println!("Load: wrk -t{THREADS} -c{CONNECTIONS}, {seconds} s per run, best of {rounds} alternating rounds per system\n");
+    println!(
+        "Load: wrk -t{THREADS} -c{CONNECTIONS}, {seconds} s per run, best of {rounds} alternating rounds per system\n"
+    );
     println!("| scenario | system | requests/s | p50 | p99 | vs baseline |");
     println!("|---|---|---|---|---|---|");
     let client = reqwest::Client::new();
@@ -220,7 +242,9 @@ end
         let (status, body) = rt.block_on(async {
             let r = match &sc.script {
                 None => client.get(&url).send().await.unwrap(),
-                Some((_, args)) => client.post(&url).form(&[("user", args[0].as_str()), ("tasks", "DEVELOP")]).send().await.unwrap(),
+                Some((_, args)) => {
+                    client.post(&url).form(&[("user", args[0].as_str()), ("tasks", "DEVELOP")]).send().await.unwrap()
+                }
             };
             (r.status().as_u16(), r.text().await.unwrap())
         });
@@ -255,7 +279,11 @@ end
         let expect_refusal = status >= 400;
         assert!(expect_refusal || best_wg.non_2xx == 0, "{}: wabagate answered errors under load", sc.name);
         for (system, r) in [("baseline", best_base), ("wabagate", best_wg)] {
-            let ratio = if system == "wabagate" { format!("{:.0}%", 100.0 * r.rps / best_base.rps.max(1.0)) } else { "—".into() };
+            let ratio = if system == "wabagate" {
+                format!("{:.0}%", 100.0 * r.rps / best_base.rps.max(1.0))
+            } else {
+                "—".into()
+            };
             println!("| {} | {system} | {:.0} | {:.2} ms | {:.2} ms | {ratio} |", sc.name, r.rps, r.p50_ms, r.p99_ms);
         }
     }

@@ -4,7 +4,7 @@
 //! each of N tokens: revoke it on replica A (`GET /oauth/revoke`), then ask replica B with it until
 //! B refuses it (190/460). The time from sending the revocation to B's first refusal is one sample.
 //!
-//!     cargo run --release -p wabagate-bench --bin propagation -- [N] [postgres://…]
+//!     cargo run --release -p wabagate-bench --example propagation -- [N] [postgres://…]
 //!
 //! Defaults: N = 1000, the URL of WABAGATE_TEST_DATABASE or postgres://postgres@127.0.0.1:5432/test.
 
