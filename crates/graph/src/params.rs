@@ -25,17 +25,31 @@ impl Params {
     pub fn from_query(query: &str) -> Params {
         let query: Vec<(String, String)> =
             form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-        let values = query.iter().map(|(k, v)| (k.clone(), Param::Text(v.clone()))).collect();
-        Params { values, query }
+        let mut params = Params { values: BTreeMap::new(), query: Vec::new() };
+        for (k, v) in &query {
+            params.add_text(k.clone(), v.clone());
+        }
+        params.query = query;
+        params
     }
 
     pub fn add_form(&mut self, body: &[u8]) {
         for (k, v) in form_urlencoded::parse(body) {
-            self.values.insert(k.into_owned(), Param::Text(v.into_owned()));
+            self.add_text(k.into_owned(), v.into_owned());
         }
     }
 
+    /// Adds a text parameter. `name[]=…` and `name[0]=…` (PHP-style arrays, as `curl -F` users
+    /// write them) add to a list named `name`, in order.
     pub fn add_text(&mut self, name: String, value: String) {
+        if let Some(base) = array_name(&name) {
+            let list = self.values.entry(base.to_string()).or_insert(Param::Json(Value::Array(Vec::new())));
+            match list {
+                Param::Json(Value::Array(items)) => items.push(Value::String(value)),
+                other => *other = Param::Json(Value::Array(vec![Value::String(value)])),
+            }
+            return;
+        }
         self.values.insert(name, Param::Text(value));
     }
 
@@ -160,6 +174,13 @@ impl Params {
     }
 }
 
+/// The list a parameter name adds to: `tasks` for `tasks[]` and `tasks[3]`.
+fn array_name(name: &str) -> Option<&str> {
+    let (base, rest) = name.split_once('[')?;
+    let index = rest.strip_suffix(']')?;
+    (!base.is_empty() && index.bytes().all(|b| b.is_ascii_digit())).then_some(base)
+}
+
 /// Parses a list written as text: `["A","B"]`, `['A','B']`, `[A,B]` or `A,B`.
 pub fn parse_list_text(s: &str) -> Option<Vec<String>> {
     let s = s.trim();
@@ -241,6 +262,17 @@ mod tests {
         let mut p = Params::default();
         p.add_json(br#"{"tasks":["MANAGE","DEVELOP"]}"#).unwrap();
         assert_eq!(p.list("tasks").unwrap().unwrap(), want);
+    }
+
+    #[test]
+    fn reads_php_style_arrays_in_order() {
+        let want = vec!["MANAGE".to_string(), "DEVELOP".to_string()];
+        assert_eq!(list("tasks%5B%5D=MANAGE&tasks%5B%5D=DEVELOP"), want);
+        assert_eq!(list("tasks[0]=MANAGE&tasks[1]=DEVELOP"), want);
+        let mut p = Params::default();
+        p.add_form(b"tasks[]=MANAGE&tasks[]=DEVELOP");
+        assert_eq!(p.list("tasks").unwrap().unwrap(), want);
+        assert_eq!(array_name("a[b]"), None);
     }
 
     #[test]

@@ -239,3 +239,25 @@ async fn health_and_readiness_answer_outside_the_graph() {
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["status"], "ready");
 }
+
+#[tokio::test]
+async fn php_style_arrays_as_curl_dash_f_users_write_them_are_lists() {
+    let ts = TestServer::start().await;
+    let waba = ts.b("waba_id");
+    let (su, _) = ts.employee("Array Bot", "business_management").await;
+    let form = reqwest::multipart::Form::new()
+        .text("user", su.clone())
+        .text("tasks[]", "DEVELOP")
+        .text("tasks[]", "VIEW_COST");
+    let req = ts.client().post(ts.graph(&format!("{waba}/assigned_users"))).bearer_auth(ts.admin()).multipart(form);
+    ts.send_raw(req).await.ok();
+    let list =
+        ts.get(&format!("{waba}/assigned_users"), Some(&ts.admin()), &[("business", &ts.b("business_id"))]).await;
+    assert_eq!(list.data()[0]["tasks"], json!(["DEVELOP", "VIEW_COST"]));
+    ts.post(&format!("{waba}/assigned_users"), Some(&ts.admin()), &[("user", &su), ("tasks[0]", "MESSAGING")])
+        .await
+        .ok();
+    let list =
+        ts.get(&format!("{waba}/assigned_users"), Some(&ts.admin()), &[("business", &ts.b("business_id"))]).await;
+    assert_eq!(list.data()[0]["tasks"], json!(["MESSAGING"]));
+}
