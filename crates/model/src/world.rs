@@ -95,9 +95,15 @@ pub struct World {
     persons: BTreeMap<GraphId, Person>,
     apps: BTreeMap<GraphId, App>,
     system_users: BTreeMap<GraphId, SystemUser>,
+    /// (business, system user): each business's system users as one range.
+    system_users_by_business: BTreeSet<(GraphId, GraphId)>,
     tokens: HashMap<GraphId, Token>,
+    /// (system user, token): each system user's tokens as one range.
+    tokens_by_system_user: BTreeSet<(GraphId, GraphId)>,
     token_by_hash: HashMap<[u8; 32], GraphId>,
     wabas: BTreeMap<GraphId, Waba>,
+    /// (owner business, waba): each business's own WABAs as one range.
+    wabas_by_owner: BTreeSet<(GraphId, GraphId)>,
     /// (waba, partner business) → share.
     shares: BTreeMap<(GraphId, GraphId), Share>,
     /// (partner business, waba): the WABAs shared with each business.
@@ -107,7 +113,10 @@ pub struct World {
     /// (user, waba): each user's WABAs as one range.
     assignments_by_user: BTreeSet<(GraphId, GraphId)>,
     phone_numbers: BTreeMap<GraphId, PhoneNumber>,
+    /// (waba, phone number) and (waba, template): each WABA's assets as one range.
+    phone_numbers_by_waba: BTreeSet<(GraphId, GraphId)>,
     templates: BTreeMap<GraphId, MessageTemplate>,
+    templates_by_waba: BTreeSet<(GraphId, GraphId)>,
     credit_lines: BTreeMap<GraphId, CreditLine>,
     solutions: BTreeMap<GraphId, Solution>,
     /// (waba, solution): the solutions each WABA was onboarded onto.
@@ -134,15 +143,18 @@ impl World {
             }
             Change::SystemUser(s) => {
                 self.kinds.insert(s.id, Kind::SystemUser);
+                self.system_users_by_business.insert((s.business, s.id));
                 self.system_users.insert(s.id, s.clone());
             }
             Change::Token(t) => {
                 self.kinds.insert(t.id, Kind::Token);
+                self.tokens_by_system_user.insert((t.system_user, t.id));
                 self.token_by_hash.insert(t.hash, t.id);
                 self.tokens.insert(t.id, t.clone());
             }
             Change::Waba(w) => {
                 self.kinds.insert(w.id, Kind::Waba);
+                self.wabas_by_owner.insert((w.owner, w.id));
                 self.wabas.insert(w.id, w.clone());
             }
             Change::Share(s) => {
@@ -159,15 +171,19 @@ impl World {
             }
             Change::PhoneNumber(p) => {
                 self.kinds.insert(p.id, Kind::PhoneNumber);
+                self.phone_numbers_by_waba.insert((p.waba, p.id));
                 self.phone_numbers.insert(p.id, p.clone());
             }
             Change::Template(t) => {
                 self.kinds.insert(t.id, Kind::Template);
+                self.templates_by_waba.insert((t.waba, t.id));
                 self.templates.insert(t.id, t.clone());
             }
             Change::DeleteTemplate { id } => {
                 self.kinds.remove(id);
-                self.templates.remove(id);
+                if let Some(t) = self.templates.remove(id) {
+                    self.templates_by_waba.remove(&(t.waba, t.id));
+                }
             }
             Change::CreditLine(c) => {
                 self.kinds.insert(c.id, Kind::CreditLine);
@@ -242,7 +258,9 @@ impl World {
     }
 
     pub fn system_users_of(&self, business: GraphId) -> impl Iterator<Item = &SystemUser> {
-        self.system_users.values().filter(move |s| s.business == business)
+        self.system_users_by_business
+            .range((business, GraphId(0))..=(business, GraphId(u64::MAX)))
+            .filter_map(|(_, id)| self.system_users.get(id))
     }
 
     pub fn token(&self, id: GraphId) -> Option<&Token> {
@@ -254,7 +272,9 @@ impl World {
     }
 
     pub fn tokens_of(&self, system_user: GraphId) -> impl Iterator<Item = &Token> {
-        self.tokens.values().filter(move |t| t.system_user == system_user)
+        self.tokens_by_system_user
+            .range((system_user, GraphId(0))..=(system_user, GraphId(u64::MAX)))
+            .filter_map(|(_, id)| self.tokens.get(id))
     }
 
     pub fn waba(&self, id: GraphId) -> Option<&Waba> {
@@ -266,7 +286,9 @@ impl World {
     }
 
     pub fn owned_wabas(&self, business: GraphId) -> impl Iterator<Item = &Waba> {
-        self.wabas.values().filter(move |w| w.owner == business)
+        self.wabas_by_owner
+            .range((business, GraphId(0))..=(business, GraphId(u64::MAX)))
+            .filter_map(|(_, id)| self.wabas.get(id))
     }
 
     /// WABAs other businesses share with `business`, in id order.
@@ -305,7 +327,9 @@ impl World {
     }
 
     pub fn phone_numbers_of(&self, waba: GraphId) -> impl Iterator<Item = &PhoneNumber> {
-        self.phone_numbers.values().filter(move |p| p.waba == waba)
+        self.phone_numbers_by_waba
+            .range((waba, GraphId(0))..=(waba, GraphId(u64::MAX)))
+            .filter_map(|(_, id)| self.phone_numbers.get(id))
     }
 
     pub fn template(&self, id: GraphId) -> Option<&MessageTemplate> {
@@ -313,7 +337,9 @@ impl World {
     }
 
     pub fn templates_of(&self, waba: GraphId) -> impl Iterator<Item = &MessageTemplate> {
-        self.templates.values().filter(move |t| t.waba == waba)
+        self.templates_by_waba
+            .range((waba, GraphId(0))..=(waba, GraphId(u64::MAX)))
+            .filter_map(|(_, id)| self.templates.get(id))
     }
 
     pub fn credit_line(&self, id: GraphId) -> Option<&CreditLine> {
