@@ -7,77 +7,13 @@
 //! Needs `wrk` (Debian package wrk). Prints a Markdown table: requests/s, p50 and p99 latency of
 //! each scenario on both systems, and wabagate's share of the baseline's requests/s.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+
+use wabagate_bench::{CONNECTIONS, Run, Server, THREADS, free_port, wait_for, wait_for_file, wrk};
 
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-
-const CONNECTIONS: &str = "32";
-const THREADS: &str = "1";
-
-/// One measured run of wrk.
-#[derive(Clone, Copy, Debug, Default)]
-struct Run {
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    non_2xx: u64,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_for(port: u16) {
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn parse_ms(s: &str) -> f64 {
-    let s = s.trim();
-    if let Some(v) = s.strip_suffix("us") {
-        v.parse::<f64>().unwrap_or(0.0) / 1000.0
-    } else if let Some(v) = s.strip_suffix("ms") {
-        v.parse().unwrap_or(0.0)
-    } else if let Some(v) = s.strip_suffix('s') {
-        v.parse::<f64>().unwrap_or(0.0) * 1000.0
-    } else {
-        0.0
-    }
-}
-
-/// Runs wrk against `url` (with a Lua script for writes) and reads its report.
-fn wrk(url: &str, seconds: u64, script: Option<&PathBuf>, args: &[String]) -> Run {
-    let mut cmd = Command::new("wrk");
-    cmd.args(["-t", THREADS, "-c", CONNECTIONS, "-d", &format!("{seconds}s"), "--latency"]);
-    if let Some(s) = script {
-        cmd.arg("-s").arg(s);
-    }
-    cmd.arg(url);
-    if !args.is_empty() {
-        cmd.arg("--").args(args);
-    }
-    let out = cmd.output().expect("wrk runs (apt-get install wrk)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut run = Run::default();
-    for line in text.lines() {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            ["Requests/sec:", v] => run.rps = v.parse().unwrap_or(0.0),
-            ["50%", v] => run.p50_ms = parse_ms(v),
-            ["99%", v] => run.p99_ms = parse_ms(v),
-            ["Non-2xx", "or", "3xx", "responses:", v] => run.non_2xx = v.parse().unwrap_or(0),
-            _ => {}
-        }
-    }
-    run
-}
 
 /// The bare server: answers every request with one status and body.
 async fn baseline(port: u16, status: u16, body: String) {
@@ -88,15 +24,6 @@ async fn baseline(port: u16, status: u16, body: String) {
     });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     axum::serve(listener, app).await.unwrap();
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 struct Scenario {
@@ -135,6 +62,7 @@ fn main() {
             .unwrap(),
     );
     wait_for(port);
+    wait_for_file(&data.path().join("bootstrap.json"));
     let b: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(data.path().join("bootstrap.json")).unwrap()).unwrap();
     let s = |k: &str| b[k].as_str().unwrap().to_string();

@@ -1,6 +1,9 @@
 //! Helpers shared by the benchmark programs in `examples/` (`cargo run --release -p wabagate-bench --example …`).
 
-use std::time::Duration;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
 /// The p-th percentile (0–100) of sorted samples.
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -13,4 +16,92 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 pub fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+pub const CONNECTIONS: &str = "32";
+pub const THREADS: &str = "1";
+
+/// One measured run of wrk.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Run {
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub non_2xx: u64,
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn wait_for(port: u16) {
+    wait_for_within(port, Duration::from_secs(30))
+}
+
+/// Waits until something listens on the port, for at most `limit`.
+pub fn wait_for_within(port: u16, limit: Duration) {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < limit, "nothing listens on {port} after {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn parse_ms(s: &str) -> f64 {
+    let s = s.trim();
+    if let Some(v) = s.strip_suffix("us") {
+        v.parse::<f64>().unwrap_or(0.0) / 1000.0
+    } else if let Some(v) = s.strip_suffix("ms") {
+        v.parse().unwrap_or(0.0)
+    } else if let Some(v) = s.strip_suffix('s') {
+        v.parse::<f64>().unwrap_or(0.0) * 1000.0
+    } else {
+        0.0
+    }
+}
+
+/// Runs wrk against `url` (with a Lua script for writes) and reads its report.
+pub fn wrk(url: &str, seconds: u64, script: Option<&PathBuf>, args: &[String]) -> Run {
+    let mut cmd = Command::new("wrk");
+    cmd.args(["-t", THREADS, "-c", CONNECTIONS, "-d", &format!("{seconds}s"), "--latency"]);
+    if let Some(s) = script {
+        cmd.arg("-s").arg(s);
+    }
+    cmd.arg(url);
+    if !args.is_empty() {
+        cmd.arg("--").args(args);
+    }
+    let out = cmd.output().expect("wrk runs (apt-get install wrk)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut run = Run::default();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["Requests/sec:", v] => run.rps = v.parse().unwrap_or(0.0),
+            ["50%", v] => run.p50_ms = parse_ms(v),
+            ["99%", v] => run.p99_ms = parse_ms(v),
+            ["Non-2xx", "or", "3xx", "responses:", v] => run.non_2xx = v.parse().unwrap_or(0),
+            _ => {}
+        }
+    }
+    run
+}
+
+/// A child process, killed when dropped.
+pub struct Server(pub Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until a file exists (a server writes bootstrap.json just after it starts listening).
+pub fn wait_for_file(path: &std::path::Path) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(start.elapsed() < Duration::from_secs(30), "{} never appeared", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -52,8 +52,14 @@ pub fn wants_total(params: &Params) -> bool {
         .is_some_and(|items| items.iter().any(|i| i == "total_count" || i == "true" || i == "1"))
 }
 
-/// One page of `items`, which are sorted by their key, with links to the pages around it.
-pub fn page(items: Vec<(u64, Value)>, params: &Params, links: &Links<'_>) -> Result<Value, GraphError> {
+/// One page of `items`, which are sorted by their key, with links to the pages around it. Only
+/// the items of the page are rendered.
+pub fn page<T>(
+    items: Vec<(u64, T)>,
+    params: &Params,
+    links: &Links<'_>,
+    render: impl Fn(&T) -> Result<Value, GraphError>,
+) -> Result<Value, GraphError> {
     let limit = limit(params)?;
     let total = items.len();
     let (start, end) = if let Some(after) = params.text("after").filter(|s| !s.is_empty()) {
@@ -69,7 +75,7 @@ pub fn page(items: Vec<(u64, Value)>, params: &Params, links: &Links<'_>) -> Res
     };
     let slice = &items[start..end];
     let mut out = Map::new();
-    out.insert("data".into(), Value::Array(slice.iter().map(|(_, v)| v.clone()).collect()));
+    out.insert("data".into(), Value::Array(slice.iter().map(|(_, item)| render(item)).collect::<Result<_, _>>()?));
     if let (Some((first, _)), Some((last, _))) = (slice.first(), slice.last()) {
         let mut paging = Map::new();
         paging.insert("cursors".into(), json!({"before": encode_cursor(*first), "after": encode_cursor(*last)}));
@@ -119,35 +125,38 @@ mod tests {
     #[test]
     fn pages_forward_and_back_with_absolute_links() {
         let p = Params::from_query("limit=2&fields=id");
-        let first = page(items(5), &p, &LINKS).unwrap();
+        let first = page(items(5), &p, &LINKS, |v| Ok(v.clone())).unwrap();
         assert_eq!(first["data"].as_array().unwrap().len(), 2);
         assert!(first["paging"].get("previous").is_none());
         let next = first["paging"]["next"].as_str().unwrap();
         assert!(next.starts_with("http://127.0.0.1:1/v23.0/5/things?limit=2&fields=id&access_token=T&after="));
         let after = first["paging"]["cursors"]["after"].as_str().unwrap();
-        let second = page(items(5), &Params::from_query(&format!("limit=2&after={after}")), &LINKS).unwrap();
+        let second =
+            page(items(5), &Params::from_query(&format!("limit=2&after={after}")), &LINKS, |v| Ok(v.clone())).unwrap();
         assert_eq!(second["data"][0]["id"], "30");
         assert!(second["paging"]["previous"].is_string());
         let before = second["paging"]["cursors"]["before"].as_str().unwrap();
-        let back = page(items(5), &Params::from_query(&format!("limit=2&before={before}")), &LINKS).unwrap();
+        let back = page(items(5), &Params::from_query(&format!("limit=2&before={before}")), &LINKS, |v| Ok(v.clone()))
+            .unwrap();
         assert_eq!(back["data"][0]["id"], "10");
-        let last = page(items(5), &Params::from_query(&format!("limit=4&after={after}")), &LINKS).unwrap();
+        let last =
+            page(items(5), &Params::from_query(&format!("limit=4&after={after}")), &LINKS, |v| Ok(v.clone())).unwrap();
         assert_eq!(last["data"].as_array().unwrap().len(), 3);
         assert!(last["paging"].get("next").is_none());
     }
 
     #[test]
     fn limits_are_clamped_and_checked() {
-        let all = page(items(150), &Params::from_query("limit=1000"), &LINKS).unwrap();
+        let all = page(items(150), &Params::from_query("limit=1000"), &LINKS, |v| Ok(v.clone())).unwrap();
         assert_eq!(all["data"].as_array().unwrap().len(), 100);
-        assert_eq!(page(items(3), &Params::from_query("limit=abc"), &LINKS).unwrap_err().code, 100);
-        assert_eq!(page(items(3), &Params::from_query("after=!!"), &LINKS).unwrap_err().code, 100);
+        assert_eq!(page(items(3), &Params::from_query("limit=abc"), &LINKS, |v| Ok(v.clone())).unwrap_err().code, 100);
+        assert_eq!(page(items(3), &Params::from_query("after=!!"), &LINKS, |v| Ok(v.clone())).unwrap_err().code, 100);
     }
 
     #[test]
     fn summary_counts_everything() {
-        let p = page(items(30), &Params::from_query("summary=total_count"), &LINKS).unwrap();
+        let p = page(items(30), &Params::from_query("summary=total_count"), &LINKS, |v| Ok(v.clone())).unwrap();
         assert_eq!(p["summary"]["total_count"], 30);
-        assert!(page(items(3), &Params::from_query(""), &LINKS).unwrap().get("summary").is_none());
+        assert!(page(items(3), &Params::from_query(""), &LINKS, |v| Ok(v.clone())).unwrap().get("summary").is_none());
     }
 }

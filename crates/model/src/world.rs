@@ -112,6 +112,8 @@ pub struct World {
     assignments: BTreeMap<(GraphId, GraphId), Assignment>,
     /// (user, waba): each user's WABAs as one range.
     assignments_by_user: BTreeSet<(GraphId, GraphId)>,
+    /// (waba, user's business, user): the users of one business on a WABA as one range.
+    assignments_by_business: BTreeSet<(GraphId, GraphId, GraphId)>,
     phone_numbers: BTreeMap<GraphId, PhoneNumber>,
     /// (waba, phone number) and (waba, template): each WABA's assets as one range.
     phone_numbers_by_waba: BTreeSet<(GraphId, GraphId)>,
@@ -163,10 +165,16 @@ impl World {
             }
             Change::Assign(a) => {
                 self.assignments_by_user.insert((a.user, a.waba));
+                if let Some(business) = self.business_of_user(a.user) {
+                    self.assignments_by_business.insert((a.waba, business, a.user));
+                }
                 self.assignments.insert((a.waba, a.user), a.clone());
             }
             Change::Unassign { waba, user } => {
                 self.assignments_by_user.remove(&(*user, *waba));
+                if let Some(business) = self.business_of_user(*user) {
+                    self.assignments_by_business.remove(&(*waba, business, *user));
+                }
                 self.assignments.remove(&(*waba, *user));
             }
             Change::PhoneNumber(p) => {
@@ -313,6 +321,18 @@ impl World {
     /// The assignments on one WABA, in user-id order.
     pub fn assignments_on(&self, waba: GraphId) -> impl Iterator<Item = &Assignment> {
         self.assignments.range((waba, GraphId(0))..=(waba, GraphId(u64::MAX))).map(|(_, a)| a)
+    }
+
+    /// The assignments on one WABA of the users of one business, in user-id order.
+    pub fn assignments_on_for(&self, waba: GraphId, business: GraphId) -> impl Iterator<Item = &Assignment> {
+        self.assignments_by_business
+            .range((waba, business, GraphId(0))..=(waba, business, GraphId(u64::MAX)))
+            .filter_map(move |(_, _, user)| self.assignments.get(&(waba, *user)))
+    }
+
+    /// The business of a system user or person (it never changes).
+    fn business_of_user(&self, user: GraphId) -> Option<GraphId> {
+        self.system_users.get(&user).map(|s| s.business).or_else(|| self.persons.get(&user).map(|p| p.business))
     }
 
     /// The assignments of one user, in WABA-id order.

@@ -68,7 +68,7 @@ fn list_solutions(ctx: &Ctx<'_>, app: GraphId) -> Result<Value, GraphError> {
     let items = world
         .solutions()
         .filter(|s| (owner && s.owner_app == app) || (partner && s.partner_app == app))
-        .map(|s| render::solution(&world, s).select(ctx.fields()).map(|v| (s.id.0, v)))
-        .collect::<Result<Vec<_>, _>>()?;
-    paging::page(items, &ctx.params, &ctx.links())
+        .map(|s| (s.id.0, s))
+        .collect();
+    paging::page(items, &ctx.params, &ctx.links(), |s| render::solution(&world, s).select(ctx.fields()))
 }

@@ -33,15 +33,10 @@ fn list_system_users(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
     let world = ctx.service.world();
     let access =
         rules::authorize_business(&world, &acting.caller, Verb::Get, Operation::ListSystemUsers, id, id, None)?;
-    let items = world
-        .system_users_of(access.business())
-        .map(|su| {
-            render::system_user(&world, su, render::SYSTEM_USER_LIST_DEFAULTS)
-                .select(ctx.fields())
-                .map(|v| (su.id.0, v))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    paging::page(items, &ctx.params, &ctx.links())
+    let items = world.system_users_of(access.business()).map(|su| (su.id.0, su)).collect();
+    paging::page(items, &ctx.params, &ctx.links(), |su| {
+        render::system_user(&world, su, render::SYSTEM_USER_LIST_DEFAULTS).select(ctx.fields())
+    })
 }
 
 /// Meta takes fifteen role names on create; each becomes ADMIN or EMPLOYEE.
@@ -81,9 +76,9 @@ fn list_wabas(ctx: &Ctx<'_>, id: GraphId, owned: bool) -> Result<Value, GraphErr
     let items = wabas
         .into_iter()
         .filter(|w| !rules::effective_tasks(&world, acting.principal(), w.id).is_empty())
-        .map(|w| {
-            render::waba(&world, w, business, None, render::WABA_DEFAULTS).select(ctx.fields()).map(|v| (w.id.0, v))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    paging::page(items, &ctx.params, &ctx.links())
+        .map(|w| (w.id.0, w))
+        .collect();
+    paging::page(items, &ctx.params, &ctx.links(), |w| {
+        render::waba(&world, w, business, None, render::WABA_DEFAULTS).select(ctx.fields())
+    })
 }

@@ -61,9 +61,6 @@ pub async fn allocation(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Resul
 pub fn list(ctx: &Ctx<'_>, business: GraphId) -> Result<Value, GraphError> {
     read_access(ctx, business, business)?;
     let world = ctx.service.world();
-    let items = world
-        .credit_lines_of(business)
-        .map(|c| render::credit_line(&world, c).select(ctx.fields()).map(|v| (c.id.0, v)))
-        .collect::<Result<Vec<_>, _>>()?;
-    paging::page(items, &ctx.params, &ctx.links())
+    let items = world.credit_lines_of(business).map(|c| (c.id.0, c)).collect();
+    paging::page(items, &ctx.params, &ctx.links(), |c| render::credit_line(&world, c).select(ctx.fields()))
 }

@@ -85,11 +85,9 @@ fn assigned_wabas(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
             acting.principal().id == id || !rules::effective_tasks(&world, acting.principal(), a.waba).is_empty()
         })
         .filter_map(|a| world.waba(a.waba).map(|w| (a, w)))
-        .map(|(a, w)| {
-            render::waba(&world, w, su.business, Some(json!(a.tasks)), render::ASSIGNED_WABA_DEFAULTS)
-                .select(ctx.fields())
-                .map(|v| (w.id.0, v))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    paging::page(items, &ctx.params, &ctx.links())
+        .map(|(a, w)| (w.id.0, (a, w)))
+        .collect();
+    paging::page(items, &ctx.params, &ctx.links(), |(a, w)| {
+        render::waba(&world, w, su.business, Some(json!(a.tasks)), render::ASSIGNED_WABA_DEFAULTS).select(ctx.fields())
+    })
 }

@@ -102,22 +102,18 @@ fn assigned_users(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
         ))));
     }
     let items = world
-        .assignments_on(access.waba())
-        .filter(|a| world.principal(a.user).is_some_and(|p| p.business == business))
-        .map(|a| render::assigned_user(&world, a).select(ctx.fields()).map(|v| (a.user.0, v)))
-        .collect::<Result<Vec<_>, _>>()?;
-    paging::page(items, &ctx.params, &ctx.links())
+        .assignments_on_for(access.waba(), business)
+        .map(|a| (a.user.0, a))
+        .collect();
+    paging::page(items, &ctx.params, &ctx.links(), |a| render::assigned_user(&world, a).select(ctx.fields()))
 }
 
 fn phone_numbers(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
     let acting = ctx.acting()?;
     let world = ctx.service.world();
     let access = rules::authorize_waba(&world, &acting.caller, Verb::Get, Operation::ReadPhoneNumbers, id)?;
-    let items = world
-        .phone_numbers_of(access.waba())
-        .map(|p| render::phone_number(p).select(ctx.fields()).map(|v| (p.id.0, v)))
-        .collect::<Result<Vec<_>, _>>()?;
-    paging::page(items, &ctx.params, &ctx.links())
+    let items = world.phone_numbers_of(access.waba()).map(|p| (p.id.0, p)).collect();
+    paging::page(items, &ctx.params, &ctx.links(), |p| render::phone_number(p).select(ctx.fields()))
 }
 
 /// A list filter given as one value or a list (`status=APPROVED` or `status=["APPROVED"]`).
@@ -142,9 +138,9 @@ fn templates(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
         .filter(|t| status.as_ref().is_none_or(|s| s.contains(&t.status)))
         .filter(|t| category.as_ref().is_none_or(|c| c.contains(&t.category)))
         .filter(|t| language.as_ref().is_none_or(|l| l.contains(&t.language)))
-        .map(|t| render::template(t).select(ctx.fields()).map(|v| (t.id.0, v)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut page = paging::page(items, &ctx.params, &ctx.links())?;
+        .map(|t| (t.id.0, *t))
+        .collect();
+    let mut page = paging::page(items, &ctx.params, &ctx.links(), |t| render::template(t).select(ctx.fields()))?;
     // Asked for any summary, the template edge gives all its counters (pywa needs all four).
     if ctx.params.text("summary").is_some_and(|s| !s.trim().is_empty()) {
         page["summary"] = json!({
@@ -204,20 +200,14 @@ fn subscribed_apps(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
     let acting = ctx.acting()?;
     let world = ctx.service.world();
     let access = rules::authorize_waba(&world, &acting.caller, Verb::Get, Operation::ReadSubscribedApps, id)?;
-    let items = world
-        .subscribed_apps_of(access.waba())
-        .map(|s| render::subscribed_app(&world, s).select(ctx.fields()).map(|v| (s.app.0, v)))
-        .collect::<Result<Vec<_>, _>>()?;
-    paging::page(items, &ctx.params, &ctx.links())
+    let items = world.subscribed_apps_of(access.waba()).map(|s| (s.app.0, s)).collect();
+    paging::page(items, &ctx.params, &ctx.links(), |s| render::subscribed_app(&world, s).select(ctx.fields()))
 }
 
 fn solutions(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
     let acting = ctx.acting()?;
     let world = ctx.service.world();
     let access = rules::authorize_waba(&world, &acting.caller, Verb::Get, Operation::ReadWaba, id)?;
-    let items = world
-        .solutions_of(access.waba())
-        .map(|s| render::solution(&world, s).select(ctx.fields()).map(|v| (s.id.0, v)))
-        .collect::<Result<Vec<_>, _>>()?;
-    paging::page(items, &ctx.params, &ctx.links())
+    let items = world.solutions_of(access.waba()).map(|s| (s.id.0, s)).collect();
+    paging::page(items, &ctx.params, &ctx.links(), |s| render::solution(&world, s).select(ctx.fields()))
 }
