@@ -101,10 +101,7 @@ fn assigned_users(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
             "the assigned users of business {business} can only be listed by that business"
         ))));
     }
-    let items = world
-        .assignments_on_for(access.waba(), business)
-        .map(|a| (a.user.0, a))
-        .collect();
+    let items = world.assignments_on_for(access.waba(), business).map(|a| (a.user.0, a)).collect();
     paging::page(items, &ctx.params, &ctx.links(), |a| render::assigned_user(&world, a).select(ctx.fields()))
 }
 
