@@ -14,6 +14,17 @@ use crate::{ConsoleState, SignedIn, error_page, graph_error_page, render};
 
 type FormData = Form<Vec<(String, String)>>;
 
+/// The value of a page helper's `Ok`, or, from the handler, its `Err` page (a redirect to sign in,
+/// a refusal).
+macro_rules! or_page {
+    ($e:expr) => {
+        match $e {
+            Ok(value) => value,
+            Err(page) => return page,
+        }
+    };
+}
+
 fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
     form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
@@ -173,10 +184,7 @@ pub async fn sign_in(State(state): State<ConsoleState>, Form(form): FormData) ->
 }
 
 pub async fn sign_out(State(state): State<ConsoleState>, headers: HeaderMap, Form(form): FormData) -> Response {
-    let who = match posted(&state, &headers, &form) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
+    let who = or_page!(posted(&state, &headers, &form));
     state.sessions.end(&who.sid);
     let mut response = see_other("/console/sign-in".into());
     let expired = format!("{COOKIE}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0");
@@ -196,10 +204,7 @@ pub async fn system_users(
     headers: HeaderMap,
     Query(q): Query<AddQuery>,
 ) -> Response {
-    let who = match state.signed_in(&headers) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
+    let who = or_page!(state.signed_in(&headers));
     let page = {
         let world = state.service.world();
         let business = who.principal.business;
@@ -226,10 +231,7 @@ pub async fn system_users(
 }
 
 pub async fn accept_policy(State(state): State<ConsoleState>, headers: HeaderMap, Form(form): FormData) -> Response {
-    let who = match posted(&state, &headers, &form) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
+    let who = or_page!(posted(&state, &headers, &form));
     match state.service.accept_system_user_policy(&who.acting(), who.principal.business).await {
         Ok(()) => see_other("/console/system-users?add=1".into()),
         Err(e) => graph_error_page(&e),
@@ -241,10 +243,7 @@ pub async fn create_system_user(
     headers: HeaderMap,
     Form(form): FormData,
 ) -> Response {
-    let who = match posted(&state, &headers, &form) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
+    let who = or_page!(posted(&state, &headers, &form));
     let accepted = state
         .service
         .world()
@@ -263,14 +262,8 @@ pub async fn create_system_user(
 }
 
 pub async fn system_user(State(state): State<ConsoleState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let who = match state.signed_in(&headers) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
-    let id = match path_id(&id) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+    let who = or_page!(state.signed_in(&headers));
+    let id = or_page!(path_id(&id));
     let page = {
         let world = state.service.world();
         let Some(su) = world.system_user(id).filter(|s| s.business == who.principal.business) else {
@@ -322,14 +315,8 @@ pub async fn rename(
     Path(id): Path<String>,
     Form(form): FormData,
 ) -> Response {
-    let who = match posted(&state, &headers, &form) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
-    let id = match path_id(&id) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+    let who = or_page!(posted(&state, &headers, &form));
+    let id = or_page!(path_id(&id));
     let name = field(&form, "name").unwrap_or_default();
     match state.service.rename_system_user(&who.acting(), who.principal.business, id, name).await {
         Ok(()) => see_other(format!("/console/system-users/{id}")),
@@ -343,10 +330,7 @@ pub async fn install_app(
     Path(id): Path<String>,
     Form(form): FormData,
 ) -> Response {
-    let who = match posted(&state, &headers, &form) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
+    let who = or_page!(posted(&state, &headers, &form));
     let (id, app) = match (path_id(&id), field(&form, "app").and_then(GraphId::parse)) {
         (Ok(id), Some(app)) => (id, app),
         _ => return error_page(StatusCode::BAD_REQUEST, "That did not work", "Choose an app to install."),
@@ -358,14 +342,8 @@ pub async fn install_app(
 }
 
 pub async fn token_form(State(state): State<ConsoleState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let who = match state.signed_in(&headers) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
-    let id = match path_id(&id) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+    let who = or_page!(state.signed_in(&headers));
+    let id = or_page!(path_id(&id));
     if !who.is_admin() {
         return error_page(StatusCode::FORBIDDEN, "Not allowed", "Only an admin can generate tokens.");
     }
@@ -396,10 +374,7 @@ pub async fn generate_token(
     Path(id): Path<String>,
     Form(form): FormData,
 ) -> Response {
-    let who = match posted(&state, &headers, &form) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
+    let who = or_page!(posted(&state, &headers, &form));
     let (id, app) = match (path_id(&id), field(&form, "app").and_then(GraphId::parse)) {
         (Ok(id), Some(app)) => (id, app),
         _ => return error_page(StatusCode::BAD_REQUEST, "That did not work", "Choose an app."),
@@ -444,14 +419,8 @@ pub async fn revoke_tokens(
     Path(id): Path<String>,
     Form(form): FormData,
 ) -> Response {
-    let who = match posted(&state, &headers, &form) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
-    let id = match path_id(&id) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+    let who = or_page!(posted(&state, &headers, &form));
+    let id = or_page!(path_id(&id));
     match state.service.revoke_all_tokens(&who.acting(), id).await {
         Ok(()) => see_other(format!("/console/system-users/{id}")),
         Err(e) => graph_error_page(&e),
@@ -477,10 +446,7 @@ fn reach_text(world: &World, business: GraphId, waba: GraphId) -> String {
 }
 
 pub async fn wabas(State(state): State<ConsoleState>, headers: HeaderMap) -> Response {
-    let who = match state.signed_in(&headers) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
+    let who = or_page!(state.signed_in(&headers));
     let page = {
         let world = state.service.world();
         let business = who.principal.business;
@@ -497,14 +463,8 @@ pub async fn wabas(State(state): State<ConsoleState>, headers: HeaderMap) -> Res
 
 /// A WABA the person holds a task on, with who of its business has access.
 pub async fn waba(State(state): State<ConsoleState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let who = match state.signed_in(&headers) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
-    let id = match path_id(&id) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+    let who = or_page!(state.signed_in(&headers));
+    let id = or_page!(path_id(&id));
     let page = {
         let world = state.service.world();
         let caller = who.acting().caller;
@@ -546,14 +506,8 @@ pub async fn add_people(
     Path(id): Path<String>,
     Query(q): Query<UserQuery>,
 ) -> Response {
-    let who = match state.signed_in(&headers) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
-    let id = match path_id(&id) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+    let who = or_page!(state.signed_in(&headers));
+    let id = or_page!(path_id(&id));
     let page = {
         let world = state.service.world();
         let caller = who.acting().caller;
@@ -596,10 +550,7 @@ pub async fn assign(
     Path(id): Path<String>,
     Form(form): FormData,
 ) -> Response {
-    let who = match posted(&state, &headers, &form) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
+    let who = or_page!(posted(&state, &headers, &form));
     let (id, user) = match (path_id(&id), field(&form, "user").and_then(GraphId::parse)) {
         (Ok(id), Some(user)) => (id, user),
         _ => return error_page(StatusCode::BAD_REQUEST, "That did not work", "Choose a person or system user."),
@@ -628,10 +579,7 @@ pub async fn unassign(
     Path((id, user)): Path<(String, String)>,
     Form(form): FormData,
 ) -> Response {
-    let who = match posted(&state, &headers, &form) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
+    let who = or_page!(posted(&state, &headers, &form));
     let (id, user) = match (path_id(&id), path_id(&user)) {
         (Ok(id), Ok(user)) => (id, user),
         _ => return not_found(),
@@ -677,10 +625,7 @@ fn matrix(world: &World, who: &SignedIn, filter: &str) -> (Vec<WabaRow>, Vec<(Pr
 }
 
 pub async fn access(State(state): State<ConsoleState>, headers: HeaderMap, Query(q): Query<FilterQuery>) -> Response {
-    let who = match state.signed_in(&headers) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
+    let who = or_page!(state.signed_in(&headers));
     let page = {
         let world = state.service.world();
         let (wabas, rows) = matrix(&world, &who, &q.filter);
@@ -703,10 +648,7 @@ pub async fn access_csv(
     headers: HeaderMap,
     Query(q): Query<FilterQuery>,
 ) -> Response {
-    let who = match state.signed_in(&headers) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
+    let who = or_page!(state.signed_in(&headers));
     let mut out = csv::Writer::from_writer(Vec::new());
     {
         let world = state.service.world();
@@ -745,10 +687,7 @@ pub async fn activity(
     headers: HeaderMap,
     Query(q): Query<ActivityQuery>,
 ) -> Response {
-    let who = match state.signed_in(&headers) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
+    let who = or_page!(state.signed_in(&headers));
     let business = who.principal.business;
     {
         let world = state.service.world();
@@ -794,10 +733,7 @@ pub async fn activity(
 }
 
 pub async fn tokens(State(state): State<ConsoleState>, headers: HeaderMap) -> Response {
-    let who = match state.signed_in(&headers) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
+    let who = or_page!(state.signed_in(&headers));
     let page = {
         let world = state.service.world();
         let now = state.service.now();
