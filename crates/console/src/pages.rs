@@ -475,8 +475,8 @@ pub async fn waba(State(state): State<ConsoleState>, headers: HeaderMap, Path(id
         let business = who.principal.business;
         let w = world.waba(id).expect("authorized");
         let people = world
-            .assignments_on(id)
-            .filter_map(|a| world.principal(a.user).filter(|p| p.business == business).map(|p| (a, p)))
+            .assignments_on_for(id, business)
+            .filter_map(|a| world.principal(a.user).map(|p| (a, p)))
             .map(|(a, p)| AccessEntry {
                 user_id: p.id.to_string(),
                 name: world.user_name(p.id).unwrap_or_default().to_string(),

@@ -318,11 +318,6 @@ impl World {
         self.assignments.get(&(waba, user))
     }
 
-    /// The assignments on one WABA, in user-id order.
-    pub fn assignments_on(&self, waba: GraphId) -> impl Iterator<Item = &Assignment> {
-        self.assignments.range((waba, GraphId(0))..=(waba, GraphId(u64::MAX))).map(|(_, a)| a)
-    }
-
     /// The assignments on one WABA of the users of one business, in user-id order.
     pub fn assignments_on_for(&self, waba: GraphId, business: GraphId) -> impl Iterator<Item = &Assignment> {
         self.assignments_by_business

@@ -342,24 +342,25 @@ impl Service {
 
     /// The newest messages sent from a WABA's phone numbers, newest first.
     pub async fn messages(&self, waba: GraphId, limit: usize) -> Result<Vec<model::Message>, GraphError> {
-        let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || store.messages(waba, limit)).await {
-            Ok(Ok(messages)) => Ok(messages),
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "reading messages failed");
-                Err(GraphError::transient())
-            }
-            Err(_) => Err(GraphError::transient()),
-        }
+        self.read("reading messages", move |store| store.messages(waba, limit)).await
     }
 
     /// Audit events an admin of `business` may read, newest first.
     pub async fn audit_log(&self, query: store::AuditQuery) -> Result<Vec<AuditEvent>, GraphError> {
+        self.read("reading the audit log", move |store| store.audit(&query)).await
+    }
+
+    /// Runs a read of the store on a blocking thread; a failure answers code 2 (transient).
+    async fn read<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        read: impl FnOnce(&dyn Store) -> store::Result<T> + Send + 'static,
+    ) -> Result<T, GraphError> {
         let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || store.audit(&query)).await {
-            Ok(Ok(events)) => Ok(events),
+        match tokio::task::spawn_blocking(move || read(store.as_ref())).await {
+            Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => {
-                tracing::error!(error = %e, "reading the audit log failed");
+                tracing::error!(error = %e, "{what} failed");
                 Err(GraphError::transient())
             }
             Err(_) => Err(GraphError::transient()),

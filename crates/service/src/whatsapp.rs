@@ -11,6 +11,20 @@ use crate::{Acting, Service};
 /// code is what `verify_code` accepts.
 pub const VERIFICATION_CODE: &str = "123456";
 
+/// Authorizes `op` on the WABA an asset (phone number, template) belongs to. An asset of a WABA
+/// the caller cannot see does not exist for it: the refusal names the asset, not the WABA.
+fn authorize_asset(
+    world: &model::World,
+    acting: &Acting,
+    verb: Verb,
+    op: Operation,
+    waba: GraphId,
+    asset: GraphId,
+) -> Result<WabaAccess, GraphError> {
+    rules::authorize_waba(world, &acting.caller, verb, op, waba)
+        .map_err(|e| if e.code == 100 && e.subcode == Some(33) { GraphError::unknown_object(verb, asset) } else { e })
+}
+
 fn pin_hash(pin: &str) -> String {
     hex::encode(Sha256::digest(pin.as_bytes()))
 }
@@ -25,10 +39,7 @@ impl Service {
         phone: GraphId,
     ) -> Result<(PhoneNumber, WabaAccess), GraphError> {
         let p = world.phone_number(phone).ok_or_else(|| GraphError::unknown_object(verb, phone))?;
-        // A phone number of a WABA the caller cannot see does not exist for it.
-        let access = rules::authorize_waba(world, &acting.caller, verb, op, p.waba).map_err(|e| {
-            if e.code == 100 && e.subcode == Some(33) { GraphError::unknown_object(verb, phone) } else { e }
-        })?;
+        let access = authorize_asset(world, acting, verb, op, p.waba, phone)?;
         Ok((p.clone(), access))
     }
 
@@ -250,9 +261,7 @@ impl Service {
         id: GraphId,
     ) -> Result<MessageTemplate, GraphError> {
         let t = world.template(id).ok_or_else(|| GraphError::unknown_object(verb, id))?;
-        rules::authorize_waba(world, &acting.caller, verb, op, t.waba).map_err(|e| {
-            if e.code == 100 && e.subcode == Some(33) { GraphError::unknown_object(verb, id) } else { e }
-        })?;
+        authorize_asset(world, acting, verb, op, t.waba, id)?;
         Ok(t.clone())
     }
 
