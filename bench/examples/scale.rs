@@ -3,11 +3,11 @@
 //! world, alternating the two servers under the same load (wrk).
 //!
 //!     cargo build --release -p wabagate
-//!     cargo run --release -p wabagate-bench --example scale -- [FACTOR] [SECONDS]
+//!     cargo run --release -p wabagate-bench --example scale -- [FACTOR] [SECONDS] [DIR]
 //!
-//! FACTOR scales every count (default 1.0: the full 10M grants; 0.01 for a quick look).
+//! FACTOR scales every count (default 1.0: the full 10M grants; 0.01 for a quick look). DIR keeps
+//! the filled store (and its keys) for the next run, which reuses it instead of filling again.
 
-use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,7 @@ const ASSIGNMENTS_PER_SYSTEM_USER: usize = 10;
 /// Changes per transaction while filling the store.
 const BATCH: usize = 100_000;
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Keys {
     admin_token: String,
     employee_token: String,
@@ -62,26 +63,26 @@ fn fill(store: &dyn Store, businesses: usize, per_business: usize, wabas_per_bus
     let mut keys = None;
     for b in 0..businesses {
         let business = id();
-        batch.push(Change::Business(Business {
+        batch.push(Change::Business(Box::new(Business {
             id: business,
             name: format!("Business {b}"),
             timezone_id: 0,
             verification_status: "verified".into(),
             created_time: 0,
             system_user_policy_accepted_at: Some(0),
-        }));
+        })));
         let app = id();
-        batch.push(Change::App(App {
+        batch.push(Change::App(Box::new(App {
             id: app,
             business,
             name: format!("App {b}"),
             secret: "secret".into(),
             require_appsecret_proof: false,
             created_time: 0,
-        }));
+        })));
         let wabas: Vec<GraphId> = (0..wabas_per_business).map(|_| id()).collect();
         for (i, w) in wabas.iter().enumerate() {
-            batch.push(Change::Waba(Waba {
+            batch.push(Change::Waba(Box::new(Waba {
                 id: *w,
                 owner: business,
                 name: format!("WABA {b}-{i}"),
@@ -91,8 +92,8 @@ fn fill(store: &dyn Store, businesses: usize, per_business: usize, wabas_per_bus
                 account_review_status: "APPROVED".into(),
                 created_time: 0,
                 primary_funding_id: None,
-            }));
-            batch.push(Change::PhoneNumber(PhoneNumber {
+            })));
+            batch.push(Change::PhoneNumber(Box::new(PhoneNumber {
                 id: id(),
                 waba: *w,
                 display_phone_number: format!("+1 555-{b:03}-{i:04}"),
@@ -104,13 +105,13 @@ fn fill(store: &dyn Store, businesses: usize, per_business: usize, wabas_per_bus
                 pin_hash: None,
                 pending_code: None,
                 last_onboarded_time: None,
-            }));
+            })));
         }
         flush(&mut batch, false);
         for u in 0..per_business {
             let su = id();
             let role = if u == 0 { Role::Admin } else { Role::Employee };
-            batch.push(Change::SystemUser(SystemUser {
+            batch.push(Change::SystemUser(Box::new(SystemUser {
                 id: su,
                 business,
                 name: format!("System User {b}-{u}"),
@@ -118,14 +119,14 @@ fn fill(store: &dyn Store, businesses: usize, per_business: usize, wabas_per_bus
                 finance_permission: None,
                 created_by: None,
                 created_time: 0,
-                apps: BTreeSet::from([app]),
-            }));
+                apps: IdSet::from([app]),
+            })));
             let hash = match (b, u) {
                 (0, 0) => secrets::token_hash(&admin_token),
                 (0, 1) => secrets::token_hash(&employee_token),
                 _ => secrets::token_hash(&format!("unused-{b}-{u}")),
             };
-            batch.push(Change::Token(Token {
+            batch.push(Change::Token(Box::new(Token {
                 id: id(),
                 hash,
                 system_user: su,
@@ -135,7 +136,7 @@ fn fill(store: &dyn Store, businesses: usize, per_business: usize, wabas_per_bus
                 expires_at: None,
                 revoked_at: None,
                 last_used_at: None,
-            }));
+            })));
             for k in 0..ASSIGNMENTS_PER_SYSTEM_USER {
                 let waba = wabas[(u * ASSIGNMENTS_PER_SYSTEM_USER + k) % wabas.len()];
                 // The bench employee holds only VIEW_TEMPLATES, to be refused on phone numbers.
@@ -227,17 +228,25 @@ fn main() {
         ((WABAS_PER_BUSINESS as f64 * factor.min(1.0)).ceil() as usize).max(ASSIGNMENTS_PER_SYSTEM_USER);
     let businesses = ((100.0 * factor.max(0.01)).round() as usize).clamp(1, 100);
 
-    let big = tempfile::tempdir().unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let big = args.next().map_or_else(|| temp.path().to_path_buf(), std::path::PathBuf::from);
+    let saved = big.join(format!("keys-{factor}.json"));
     let fill_start = Instant::now();
-    let keys = {
-        let store = SqliteStore::open(&big.path().join("wabagate.db")).unwrap();
-        fill(&store, businesses, per_business, wabas_per_business)
+    let keys = match std::fs::read_to_string(&saved) {
+        Ok(text) => serde_json::from_str(&text).unwrap(),
+        Err(_) => {
+            std::fs::create_dir_all(&big).unwrap();
+            let store = SqliteStore::open(&big.join("wabagate.db")).unwrap();
+            let keys = fill(&store, businesses, per_business, wabas_per_business);
+            std::fs::write(&saved, serde_json::to_string(&keys).unwrap()).unwrap();
+            keys
+        }
     };
     let filled = fill_start.elapsed();
     let (system_users, wabas) = (businesses * per_business, businesses * wabas_per_business);
     let grants = system_users * ASSIGNMENTS_PER_SYSTEM_USER;
 
-    let (big_server, big_port, start_to_serving) = serve(big.path());
+    let (big_server, big_port, start_to_serving) = serve(&big);
     let rss = rss_mib(big_server.0.id());
 
     // The demo world, for comparison: the same scenarios on a fresh server.

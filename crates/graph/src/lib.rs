@@ -9,6 +9,7 @@ pub mod paging;
 pub mod params;
 mod render;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -46,7 +47,11 @@ pub struct Ctx<'a> {
     pub verb: Verb,
     pub params: Params,
     pub fields: Option<Vec<Field>>,
-    base_url: String,
+    /// The Host header and whether the client came over HTTPS, for [`Ctx::links`]' base URL,
+    /// which is only built when a page links to another.
+    host: Option<axum::http::HeaderValue>,
+    https: bool,
+    base_url: std::sync::OnceLock<String>,
     path: String,
     raw_token: Option<String>,
     auth: Option<Authenticated>,
@@ -73,7 +78,11 @@ impl Ctx<'_> {
     }
 
     pub fn links(&self) -> Links<'_> {
-        Links { base_url: &self.base_url, path: &self.path, token: self.raw_token.as_deref() }
+        let base_url = self.base_url.get_or_init(|| {
+            let host = self.host.as_ref().and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+            format!("{}://{host}", if self.https { "https" } else { "http" })
+        });
+        Links { base_url, path: &self.path, token: self.raw_token.as_deref() }
     }
 
     pub fn fields(&self) -> Option<&[Field]> {
@@ -100,15 +109,9 @@ fn is_version(segment: &str) -> bool {
         && minor.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// This server's address as the client reached it, for absolute paging links.
-fn base_url(headers: &HeaderMap) -> String {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .filter(|p| *p == "https" || *p == "http")
-        .unwrap_or("http");
-    format!("{scheme}://{host}")
+/// Whether the client reached this server over HTTPS (as a proxy in front says).
+fn is_https(headers: &HeaderMap) -> bool {
+    headers.get("x-forwarded-proto").is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"))
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
@@ -153,49 +156,51 @@ async fn read_params(req: Request<Body>, verb: Verb) -> Result<Params, GraphErro
 
 async fn graph(State(state): State<GraphState>, req: Request<Body>) -> Response {
     let started = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let result = handle(&state, req).await;
-    let response = match result {
-        Ok(body) => (StatusCode::OK, axum::Json(body)).into_response(),
+    let (method, uri) = (req.method().clone(), req.uri().clone());
+    match handle(&state, req).await {
+        Ok(body) => {
+            tracing::debug!(method = %method, path = uri.path(), micros = started.elapsed().as_micros() as u64, "graph ok");
+            (StatusCode::OK, axum::Json(body)).into_response()
+        }
         Err(e) => {
             let api = ApiError::from(e);
             tracing::info!(
-                method = %method, path = %path, status = api.error.status, code = api.error.code,
+                method = %method, path = uri.path(), status = api.error.status, code = api.error.code,
                 subcode = ?api.error.subcode, fbtrace_id = %api.fbtrace_id,
                 micros = started.elapsed().as_micros() as u64, "graph error"
             );
-            return api.into_response();
+            api.into_response()
         }
-    };
-    tracing::debug!(method = %method, path = %path, micros = started.elapsed().as_micros() as u64, "graph ok");
-    response
+    }
 }
 
 async fn handle(state: &GraphState, req: Request<Body>) -> Result<Value, GraphError> {
     let verb = verb(req.method()).ok_or_else(|| GraphError::unsupported(Verb::Get, req.uri().path()))?;
     // What the headers tell is read before the request is consumed for its body.
-    let (base, bearer_token) = (base_url(req.headers()), bearer(req.headers()));
-    let path = req.uri().path().to_string();
-    let segments: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
-    let route: Vec<&str> = match segments.first() {
-        Some(first) if is_version(first) => segments[1..].iter().map(String::as_str).collect(),
-        _ => segments.iter().map(String::as_str).collect(),
-    };
+    let (host, https, bearer_token) =
+        (req.headers().get(header::HOST).cloned(), is_https(req.headers()), bearer(req.headers()));
+    let uri = req.uri().clone();
+    let path = uri.path();
+    let mut route: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if route.first().is_some_and(|first| is_version(first)) {
+        route.remove(0);
+    }
     let params = read_params(req, verb).await?;
     let fields = params.text("fields").filter(|f| !f.trim().is_empty()).map(|f| fields::parse(&f)).transpose()?;
-    let raw_token = params.text("access_token").filter(|t| !t.is_empty()).or(bearer_token);
+    let raw_token = params.text("access_token").filter(|t| !t.is_empty()).map(Cow::into_owned).or(bearer_token);
     let service = state.service.as_ref();
-    let mut ctx = Ctx { service, verb, params, fields, base_url: base, path, raw_token, auth: None };
-
     let needs_token = !matches!(route.as_slice(), ["oauth", "access_token"]);
-    if needs_token {
-        let raw = ctx.raw_token.clone().ok_or_else(GraphError::missing_token)?;
-        let proof = ctx.params.text("appsecret_proof");
-        // Minting checks the proof against the minted-for app's secret instead.
-        let defer_proof = verb == Verb::Post && route.last() == Some(&"access_tokens");
-        ctx.auth = Some(service.authenticate(&raw, proof.as_deref(), defer_proof)?);
-    }
+    let auth = match (&raw_token, needs_token) {
+        (_, false) => None,
+        (None, true) => return Err(GraphError::missing_token()),
+        (Some(raw), true) => {
+            // Minting checks the proof against the minted-for app's secret instead.
+            let defer_proof = verb == Verb::Post && route.last() == Some(&"access_tokens");
+            Some(service.authenticate(raw, params.text("appsecret_proof").as_deref(), defer_proof)?)
+        }
+    };
+    let base_url = std::sync::OnceLock::new();
+    let mut ctx = Ctx { service, verb, params, fields, host, https, base_url, path: path.to_string(), raw_token, auth };
     handlers::dispatch(&mut ctx, &route).await
 }
 

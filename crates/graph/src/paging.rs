@@ -60,30 +60,42 @@ pub fn page<T>(
     links: &Links<'_>,
     render: impl Fn(&T) -> Result<Value, GraphError>,
 ) -> Result<Value, GraphError> {
+    page_by(&items, |(k, _)| *k, params, links, |(_, item)| render(item))
+}
+
+/// One page of a slice sorted by `key`: the cursor is found by binary search, and only the items
+/// of the page are rendered.
+pub fn page_by<T>(
+    items: &[T],
+    key: impl Fn(&T) -> u64,
+    params: &Params,
+    links: &Links<'_>,
+    render: impl Fn(&T) -> Result<Value, GraphError>,
+) -> Result<Value, GraphError> {
     let limit = limit(params)?;
     let total = items.len();
     let (start, end) = if let Some(after) = params.text("after").filter(|s| !s.is_empty()) {
-        let key = decode_cursor(&after)?;
-        let start = items.partition_point(|(k, _)| *k <= key);
+        let cursor = decode_cursor(&after)?;
+        let start = items.partition_point(|item| key(item) <= cursor);
         (start, (start + limit).min(total))
     } else if let Some(before) = params.text("before").filter(|s| !s.is_empty()) {
-        let key = decode_cursor(&before)?;
-        let end = items.partition_point(|(k, _)| *k < key);
+        let cursor = decode_cursor(&before)?;
+        let end = items.partition_point(|item| key(item) < cursor);
         (end.saturating_sub(limit), end)
     } else {
         (0, limit.min(total))
     };
     let slice = &items[start..end];
     let mut out = Map::new();
-    out.insert("data".into(), Value::Array(slice.iter().map(|(_, item)| render(item)).collect::<Result<_, _>>()?));
-    if let (Some((first, _)), Some((last, _))) = (slice.first(), slice.last()) {
+    out.insert("data".into(), Value::Array(slice.iter().map(&render).collect::<Result<_, _>>()?));
+    if let (Some(first), Some(last)) = (slice.first().map(&key), slice.last().map(&key)) {
         let mut paging = Map::new();
-        paging.insert("cursors".into(), json!({"before": encode_cursor(*first), "after": encode_cursor(*last)}));
+        paging.insert("cursors".into(), json!({"before": encode_cursor(first), "after": encode_cursor(last)}));
         if start > 0 {
-            paging.insert("previous".into(), Value::String(link(params, links, "before", *first)));
+            paging.insert("previous".into(), Value::String(link(params, links, "before", first)));
         }
         if end < total {
-            paging.insert("next".into(), Value::String(link(params, links, "after", *last)));
+            paging.insert("next".into(), Value::String(link(params, links, "after", last)));
         }
         out.insert("paging".into(), Value::Object(paging));
     }
@@ -103,7 +115,7 @@ pub fn link(params: &Params, links: &Links<'_>, direction: &str, key: u64) -> St
             continue;
         }
         has_token |= k == "access_token";
-        query.append_pair(k, v);
+        query.append_pair(&k, &v);
     }
     if let (false, Some(token)) = (has_token, links.token) {
         query.append_pair("access_token", token);

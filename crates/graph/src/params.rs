@@ -1,6 +1,7 @@
 //! Request parameters, gathered from the query string and the body (form, multipart or JSON),
 //! and parsed into domain types at the edge.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use model::{GraphError, GraphId, Scope, ScopeSet, Task, TaskSet};
@@ -17,19 +18,16 @@ pub enum Param {
 #[derive(Clone, Debug, Default)]
 pub struct Params {
     values: BTreeMap<String, Param>,
-    /// The query string's pairs in order, to rebuild paging links.
-    query: Vec<(String, String)>,
+    /// The query string as it came, to rebuild paging links with its pairs in order.
+    query: String,
 }
 
 impl Params {
     pub fn from_query(query: &str) -> Params {
-        let query: Vec<(String, String)> =
-            form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-        let mut params = Params { values: BTreeMap::new(), query: Vec::new() };
-        for (k, v) in &query {
-            params.add_text(k.clone(), v.clone());
+        let mut params = Params { values: BTreeMap::new(), query: query.to_string() };
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            params.add_text(k.into_owned(), v.into_owned());
         }
-        params.query = query;
         params
     }
 
@@ -70,8 +68,9 @@ impl Params {
         }
     }
 
-    pub fn query_pairs(&self) -> &[(String, String)] {
-        &self.query
+    /// The query string's pairs, in order.
+    pub fn query_pairs(&self) -> form_urlencoded::Parse<'_> {
+        form_urlencoded::parse(self.query.as_bytes())
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -79,18 +78,18 @@ impl Params {
     }
 
     /// A parameter as text. JSON strings give their content, other JSON values their JSON text.
-    pub fn text(&self, name: &str) -> Option<String> {
+    pub fn text(&self, name: &str) -> Option<Cow<'_, str>> {
         match self.values.get(name)? {
-            Param::Text(s) => Some(s.clone()),
-            Param::Json(Value::String(s)) => Some(s.clone()),
+            Param::Text(s) => Some(Cow::Borrowed(s)),
+            Param::Json(Value::String(s)) => Some(Cow::Borrowed(s)),
             Param::Json(Value::Null) => None,
-            Param::Json(v) => Some(v.to_string()),
+            Param::Json(v) => Some(Cow::Owned(v.to_string())),
         }
     }
 
     pub fn required(&self, name: &str) -> Result<String, GraphError> {
         match self.text(name) {
-            Some(v) if !v.trim().is_empty() => Ok(v),
+            Some(v) if !v.trim().is_empty() => Ok(v.into_owned()),
             _ => Err(GraphError::missing_param(name)),
         }
     }

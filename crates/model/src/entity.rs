@@ -1,10 +1,8 @@
 //! The objects of Business Manager that wabagate keeps (DESIGN.md §2).
 
-use std::collections::BTreeSet;
-
 use serde::{Deserialize, Serialize};
 
-use crate::{GraphId, ScopeSet, TaskSet};
+use crate::{GraphId, IdSet, ScopeSet, TaskSet};
 
 /// Unix seconds.
 pub type Timestamp = i64;
@@ -109,7 +107,7 @@ pub struct SystemUser {
     pub created_by: Option<GraphId>,
     pub created_time: Timestamp,
     /// Apps installed on this system user.
-    pub apps: BTreeSet<GraphId>,
+    pub apps: IdSet,
 }
 
 /// A system-user access token. The token string itself is never kept: only its SHA-256.
@@ -176,7 +174,7 @@ pub struct Share {
 }
 
 /// The tasks a user (system user or person) was given on a WABA.
-#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Debug, Serialize, Deserialize)]
 pub struct Assignment {
     pub waba: GraphId,
     pub user: GraphId,
@@ -335,27 +333,77 @@ pub struct AuditEvent {
 }
 
 mod hex32 {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use std::fmt;
+
+    use serde::de::{Error, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
 
     pub fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
-        let mut out = String::with_capacity(64);
-        for b in v {
-            out.push_str(&format!("{b:02x}"));
+        let mut out = [0u8; 64];
+        for (i, b) in v.iter().enumerate() {
+            out[2 * i] = DIGITS[(b >> 4) as usize];
+            out[2 * i + 1] = DIGITS[(b & 15) as usize];
         }
-        s.serialize_str(&out)
+        s.serialize_str(std::str::from_utf8(&out).expect("hex digits are ASCII"))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
-        let s = String::deserialize(d)?;
-        let bytes = s.as_bytes();
-        if bytes.len() != 64 {
-            return Err(serde::de::Error::custom("a token hash is 64 hex digits"));
+        d.deserialize_str(Hex)
+    }
+
+    struct Hex;
+
+    impl Visitor<'_> for Hex {
+        type Value = [u8; 32];
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a token hash: 64 hex digits")
         }
-        let mut out = [0u8; 32];
-        for (i, chunk) in bytes.chunks(2).enumerate() {
-            let text = std::str::from_utf8(chunk).map_err(serde::de::Error::custom)?;
-            out[i] = u8::from_str_radix(text, 16).map_err(serde::de::Error::custom)?;
+
+        fn visit_str<E: Error>(self, text: &str) -> Result<[u8; 32], E> {
+            let nibble = |c: u8| (c as char).to_digit(16).ok_or_else(|| E::custom("a token hash is 64 hex digits"));
+            let bytes = text.as_bytes();
+            if bytes.len() != 64 {
+                return Err(E::custom("a token hash is 64 hex digits"));
+            }
+            let mut out = [0u8; 32];
+            for (i, pair) in bytes.chunks_exact(2).enumerate() {
+                out[i] = (nibble(pair[0])? << 4 | nibble(pair[1])?) as u8;
+            }
+            Ok(out)
         }
-        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Scope, Task};
+
+    #[test]
+    fn tokens_round_trip_through_json_and_bad_bodies_are_refused() {
+        let token = Token {
+            id: GraphId(7),
+            hash: std::array::from_fn(|i| (i * 37) as u8),
+            system_user: GraphId(8),
+            app: GraphId(9),
+            scopes: ScopeSet::of(&[Scope::BUSINESS_MANAGEMENT, Scope::WHATSAPP_BUSINESS_MESSAGING]),
+            issued_at: 1,
+            expires_at: None,
+            revoked_at: Some(2),
+            last_used_at: None,
+        };
+        let text = serde_json::to_string(&token).unwrap();
+        assert!(text.contains(r#""hash":"00254a6f94b9de03"#), "{text}");
+        assert_eq!(serde_json::from_str::<Token>(&text).unwrap(), token);
+        let bad_scope = text.replace("business_management", "publish_actions");
+        assert!(serde_json::from_str::<Token>(&bad_scope).unwrap_err().to_string().contains("unknown scope"));
+        let bad_hash = text.replace("00254a6f", "zz254a6f");
+        assert!(serde_json::from_str::<Token>(&bad_hash).is_err());
+        let tasks: TaskSet = serde_json::from_str(r#"["MANAGE_TEMPLATES","DEVELOP"]"#).unwrap();
+        assert_eq!(tasks, TaskSet::of(&[Task::ManageTemplates, Task::Develop]));
+        assert!(serde_json::from_str::<TaskSet>(r#"["FULL_CONTROL"]"#).is_err());
     }
 }

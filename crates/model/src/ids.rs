@@ -34,20 +34,100 @@ impl Serialize for GraphId {
 }
 
 impl<'de> Deserialize<'de> for GraphId {
+    /// A decimal string as Graph writes ids, or a positive number.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Num(u64),
-            Str(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Num(n) if n > 0 => Ok(GraphId(n)),
-            Raw::Num(_) => Err(serde::de::Error::custom("an id is a positive number")),
-            Raw::Str(s) => {
-                GraphId::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("'{s}' is not a Graph id")))
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = GraphId;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a Graph id")
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<GraphId, E> {
+                if n > 0 { Ok(GraphId(n)) } else { Err(E::custom("an id is a positive number")) }
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<GraphId, E> {
+                u64::try_from(n).map_err(|_| E::custom("an id is a positive number")).and_then(|n| self.visit_u64(n))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<GraphId, E> {
+                GraphId::parse(s).ok_or_else(|| E::custom(format!("'{s}' is not a Graph id")))
             }
         }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// A small set of ids kept as a sorted vector: one allocation the size of its ids, where a
+/// `BTreeSet` allocates a whole node for even one id (it matters at a million system users).
+/// Serialized as a list.
+#[derive(Clone, Default, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(from = "Vec<GraphId>", into = "Vec<GraphId>")]
+pub struct IdSet(Vec<GraphId>);
+
+impl IdSet {
+    pub fn contains(&self, id: &GraphId) -> bool {
+        self.0.binary_search(id).is_ok()
+    }
+
+    /// True if the id was not in the set.
+    pub fn insert(&mut self, id: GraphId) -> bool {
+        match self.0.binary_search(&id) {
+            Ok(_) => false,
+            Err(i) => {
+                self.0.insert(i, id);
+                true
+            }
+        }
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, GraphId> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<Vec<GraphId>> for IdSet {
+    fn from(mut ids: Vec<GraphId>) -> IdSet {
+        ids.sort_unstable();
+        ids.dedup();
+        IdSet(ids)
+    }
+}
+
+impl From<IdSet> for Vec<GraphId> {
+    fn from(set: IdSet) -> Vec<GraphId> {
+        set.0
+    }
+}
+
+impl<const N: usize> From<[GraphId; N]> for IdSet {
+    fn from(ids: [GraphId; N]) -> IdSet {
+        IdSet::from(Vec::from(ids))
+    }
+}
+
+impl FromIterator<GraphId> for IdSet {
+    fn from_iter<I: IntoIterator<Item = GraphId>>(iter: I) -> IdSet {
+        IdSet::from(iter.into_iter().collect::<Vec<_>>())
+    }
+}
+
+impl<'a> IntoIterator for &'a IdSet {
+    type Item = &'a GraphId;
+    type IntoIter = std::slice::Iter<'a, GraphId>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
     }
 }
 
@@ -68,5 +148,16 @@ mod tests {
         assert_eq!(serde_json::to_string(&GraphId(42)).unwrap(), "\"42\"");
         assert_eq!(serde_json::from_str::<GraphId>("42").unwrap(), GraphId(42));
         assert_eq!(serde_json::from_str::<GraphId>("\"42\"").unwrap(), GraphId(42));
+    }
+
+    #[test]
+    fn id_sets_stay_sorted_and_serialize_as_lists() {
+        let mut set = IdSet::from([GraphId(30), GraphId(10), GraphId(30)]);
+        assert!(set.insert(GraphId(20)));
+        assert!(!set.insert(GraphId(10)));
+        assert_eq!(set.iter().map(|g| g.0).collect::<Vec<_>>(), [10, 20, 30]);
+        assert_eq!(serde_json::to_string(&set).unwrap(), r#"["10","20","30"]"#);
+        let back: IdSet = serde_json::from_str(r#"["30","10"]"#).unwrap();
+        assert!(back.contains(&GraphId(10)) && back.contains(&GraphId(30)) && back.len() == 2);
     }
 }

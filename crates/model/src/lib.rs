@@ -4,6 +4,7 @@
 pub mod entity;
 pub mod error;
 mod ids;
+mod names;
 pub mod rules;
 mod scope;
 mod task;
@@ -12,7 +13,7 @@ pub mod world;
 
 pub use entity::*;
 pub use error::{GraphError, Verb};
-pub use ids::GraphId;
+pub use ids::{GraphId, IdSet};
 pub use scope::{SCOPES, Scope, ScopeSet};
 pub use task::{Task, TaskSet};
 pub use world::{Change, Kind, Principal, UserKind, World};

@@ -172,11 +172,9 @@ impl Serialize for ScopeSet {
 
 impl<'de> Deserialize<'de> for ScopeSet {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let names = Vec::<String>::deserialize(d)?;
-        names
-            .iter()
-            .map(|n| Scope::parse(n).ok_or_else(|| serde::de::Error::custom(format!("unknown scope {n}"))))
-            .collect()
+        let mut set = ScopeSet::EMPTY;
+        crate::names::deserialize_names(d, "scope", Scope::parse, |s| set.insert(s))?;
+        Ok(set)
     }
 }
 

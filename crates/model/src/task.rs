@@ -153,11 +153,9 @@ impl Serialize for TaskSet {
 
 impl<'de> Deserialize<'de> for TaskSet {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let names = Vec::<String>::deserialize(d)?;
-        names
-            .iter()
-            .map(|n| Task::parse(n).ok_or_else(|| serde::de::Error::custom(format!("unknown task {n}"))))
-            .collect()
+        let mut set = TaskSet::EMPTY;
+        crate::names::deserialize_names(d, "task", Task::parse, |t| set.insert(t))?;
+        Ok(set)
     }
 }
 

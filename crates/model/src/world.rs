@@ -1,12 +1,16 @@
 //! The whole state of Business Manager, held in memory. Every authorization is answered from
 //! here; the store only ever receives the same [`Change`]s that [`World::apply`] takes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::entity::*;
-use crate::{FinancePermission, GraphId, Role};
+use crate::{FinancePermission, GraphId, Role, TaskSet};
+
+/// The world's hash maps: keyed by ids and token hashes, hashed with foldhash (seeded per map),
+/// several times faster than SipHash on 8- and 32-byte keys.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// What kind of node an id names.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -25,38 +29,39 @@ pub enum Kind {
 }
 
 /// One durable change to the world. Every write is a list of these: committed to the store in
-/// one transaction, then applied to the in-memory world.
+/// one transaction, then applied to the in-memory world. Entities are boxed so a change is small
+/// (40 bytes) where most are: ten million assignments stream through the load as changes.
 #[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum Change {
-    Business(Business),
-    Person(Person),
-    App(App),
-    SystemUser(SystemUser),
-    Token(Token),
-    Waba(Waba),
+    Business(Box<Business>),
+    Person(Box<Person>),
+    App(Box<App>),
+    SystemUser(Box<SystemUser>),
+    Token(Box<Token>),
+    Waba(Box<Waba>),
     Share(Share),
     Assign(Assignment),
     Unassign {
         waba: GraphId,
         user: GraphId,
     },
-    PhoneNumber(PhoneNumber),
-    Template(MessageTemplate),
+    PhoneNumber(Box<PhoneNumber>),
+    Template(Box<MessageTemplate>),
     DeleteTemplate {
         id: GraphId,
     },
-    CreditLine(CreditLine),
-    Solution(Solution),
+    CreditLine(Box<CreditLine>),
+    Solution(Box<Solution>),
     OnboardToSolution(SolutionWaba),
-    Allocation(AllocationConfig),
-    Subscribe(SubscribedApp),
+    Allocation(Box<AllocationConfig>),
+    Subscribe(Box<SubscribedApp>),
     Unsubscribe {
         waba: GraphId,
         app: GraphId,
     },
     /// A sent message: stored, not indexed.
-    Message(Message),
+    Message(Box<Message>),
     /// Coalesced last-use times of tokens.
     TokensUsed {
         uses: Vec<(GraphId, Timestamp)>,
@@ -90,11 +95,13 @@ pub struct Principal {
 
 #[derive(Default, Debug)]
 pub struct World {
+    /// The kind of every node but system users and tokens, which their own maps answer (the two
+    /// kinds there are millions of).
     kinds: HashMap<GraphId, Kind>,
     businesses: BTreeMap<GraphId, Business>,
     persons: BTreeMap<GraphId, Person>,
     apps: BTreeMap<GraphId, App>,
-    system_users: BTreeMap<GraphId, SystemUser>,
+    system_users: HashMap<GraphId, SystemUser>,
     /// (business, system user): each business's system users as one range.
     system_users_by_business: BTreeSet<(GraphId, GraphId)>,
     tokens: HashMap<GraphId, Token>,
@@ -108,12 +115,12 @@ pub struct World {
     shares: BTreeMap<(GraphId, GraphId), Share>,
     /// (partner business, waba): the WABAs shared with each business.
     shared_with: BTreeSet<(GraphId, GraphId)>,
-    /// (waba, user) → assignment, ordered so a WABA's users are one range.
-    assignments: BTreeMap<(GraphId, GraphId), Assignment>,
-    /// (user, waba): each user's WABAs as one range.
-    assignments_by_user: BTreeSet<(GraphId, GraphId)>,
-    /// (waba, user's business, user): the users of one business on a WABA as one range.
-    assignments_by_business: BTreeSet<(GraphId, GraphId, GraphId)>,
+    /// Each WABA's assignments, grouped by the business of the user.
+    grants: HashMap<GraphId, WabaGrants>,
+    /// Every person and system user: its business and the WABAs it is assigned. One lookup
+    /// answers both while assigning, as when loading ten million assignments.
+    holders: HashMap<GraphId, Holder>,
+    grant_count: usize,
     phone_numbers: BTreeMap<GraphId, PhoneNumber>,
     /// (waba, phone number) and (waba, template): each WABA's assets as one range.
     phone_numbers_by_waba: BTreeSet<(GraphId, GraphId)>,
@@ -130,95 +137,108 @@ pub struct World {
 
 impl World {
     pub fn apply(&mut self, change: &Change) {
+        self.apply_owned(change.clone())
+    }
+
+    /// Applies a change the caller no longer needs (as when loading), without copying it.
+    pub fn apply_owned(&mut self, change: Change) {
         match change {
             Change::Business(b) => {
                 self.kinds.insert(b.id, Kind::Business);
-                self.businesses.insert(b.id, b.clone());
+                self.businesses.insert(b.id, *b);
             }
             Change::Person(p) => {
                 self.kinds.insert(p.id, Kind::Person);
-                self.persons.insert(p.id, p.clone());
+                self.holders.entry(p.id).or_insert_with(|| Holder::of(p.business));
+                self.persons.insert(p.id, *p);
             }
             Change::App(a) => {
                 self.kinds.insert(a.id, Kind::App);
-                self.apps.insert(a.id, a.clone());
+                self.apps.insert(a.id, *a);
             }
             Change::SystemUser(s) => {
-                self.kinds.insert(s.id, Kind::SystemUser);
                 self.system_users_by_business.insert((s.business, s.id));
-                self.system_users.insert(s.id, s.clone());
+                self.holders.entry(s.id).or_insert_with(|| Holder::of(s.business));
+                self.system_users.insert(s.id, *s);
             }
             Change::Token(t) => {
-                self.kinds.insert(t.id, Kind::Token);
                 self.tokens_by_system_user.insert((t.system_user, t.id));
                 self.token_by_hash.insert(t.hash, t.id);
-                self.tokens.insert(t.id, t.clone());
+                self.tokens.insert(t.id, *t);
             }
             Change::Waba(w) => {
                 self.kinds.insert(w.id, Kind::Waba);
                 self.wabas_by_owner.insert((w.owner, w.id));
-                self.wabas.insert(w.id, w.clone());
+                self.wabas.insert(w.id, *w);
             }
             Change::Share(s) => {
                 self.shared_with.insert((s.partner, s.waba));
-                self.shares.insert((s.waba, s.partner), s.clone());
+                self.shares.insert((s.waba, s.partner), s);
             }
             Change::Assign(a) => {
-                self.assignments_by_user.insert((a.user, a.waba));
-                if let Some(business) = self.business_of_user(a.user) {
-                    self.assignments_by_business.insert((a.waba, business, a.user));
+                // Users are loaded before their assignments; one of an unknown user has no holder.
+                let Some(holder) = self.holders.get_mut(&a.user) else { return };
+                let grant = Grant { user: a.user, tasks: a.tasks, assigned_time: a.assigned_time };
+                if self.grants.entry(a.waba).or_default().insert(holder.business, grant) {
+                    self.grant_count += 1;
+                    insert_sorted(&mut holder.wabas, a.waba);
                 }
-                self.assignments.insert((a.waba, a.user), a.clone());
             }
             Change::Unassign { waba, user } => {
-                self.assignments_by_user.remove(&(*user, *waba));
-                if let Some(business) = self.business_of_user(*user) {
-                    self.assignments_by_business.remove(&(*waba, business, *user));
+                let Some(holder) = self.holders.get_mut(&user) else { return };
+                let Some(grants) = self.grants.get_mut(&waba) else { return };
+                if grants.remove(holder.business, user) {
+                    self.grant_count -= 1;
+                    if grants.0.is_empty() {
+                        self.grants.remove(&waba);
+                    }
+                    if let Ok(i) = holder.wabas.binary_search(&waba) {
+                        holder.wabas.remove(i);
+                    }
                 }
-                self.assignments.remove(&(*waba, *user));
             }
             Change::PhoneNumber(p) => {
                 self.kinds.insert(p.id, Kind::PhoneNumber);
                 self.phone_numbers_by_waba.insert((p.waba, p.id));
-                self.phone_numbers.insert(p.id, p.clone());
+                self.phone_numbers.insert(p.id, *p);
             }
             Change::Template(t) => {
                 self.kinds.insert(t.id, Kind::Template);
                 self.templates_by_waba.insert((t.waba, t.id));
-                self.templates.insert(t.id, t.clone());
+                self.templates.insert(t.id, *t);
             }
             Change::DeleteTemplate { id } => {
-                self.kinds.remove(id);
-                if let Some(t) = self.templates.remove(id) {
+                self.kinds.remove(&id);
+                if let Some(t) = self.templates.remove(&id) {
                     self.templates_by_waba.remove(&(t.waba, t.id));
                 }
             }
             Change::CreditLine(c) => {
                 self.kinds.insert(c.id, Kind::CreditLine);
-                self.credit_lines.insert(c.id, c.clone());
+                self.credit_lines.insert(c.id, *c);
             }
             Change::Solution(x) => {
                 self.kinds.insert(x.id, Kind::Solution);
-                self.solutions.insert(x.id, x.clone());
+                self.solutions.insert(x.id, *x);
             }
             Change::OnboardToSolution(x) => {
-                self.solution_wabas.insert((x.waba, x.solution), x.clone());
+                self.solution_wabas.insert((x.waba, x.solution), x);
             }
             Change::Allocation(x) => {
                 self.kinds.insert(x.id, Kind::AllocationConfig);
-                self.allocations.insert(x.id, x.clone());
+                self.allocations.insert(x.id, *x);
             }
             Change::Subscribe(x) => {
-                self.subscribed_apps.insert((x.waba, x.app), x.clone());
+                self.subscribed_apps.insert((x.waba, x.app), *x);
             }
             Change::Unsubscribe { waba, app } => {
-                self.subscribed_apps.remove(&(*waba, *app));
+                self.subscribed_apps.remove(&(waba, app));
             }
             Change::Message(_) => {}
             Change::TokensUsed { uses } => {
                 for (id, at) in uses {
-                    if let Some(t) = self.tokens.get_mut(id) {
-                        t.last_used_at = Some(t.last_used_at.map_or(*at, |prev| prev.max(*at)));
+                    if let Some(t) = self.tokens.get_mut(&id) {
+                        t.last_used_at = Some(t.last_used_at.map_or(at, |prev| prev.max(at)));
                     }
                 }
             }
@@ -226,11 +246,15 @@ impl World {
     }
 
     pub fn kind(&self, id: GraphId) -> Option<Kind> {
-        self.kinds.get(&id).copied()
+        self.kinds
+            .get(&id)
+            .copied()
+            .or_else(|| self.system_users.contains_key(&id).then_some(Kind::SystemUser))
+            .or_else(|| self.tokens.contains_key(&id).then_some(Kind::Token))
     }
 
     pub fn is_empty(&self) -> bool {
-        self.kinds.is_empty()
+        self.kinds.is_empty() && self.system_users.is_empty() && self.tokens.is_empty()
     }
 
     pub fn business(&self, id: GraphId) -> Option<&Business> {
@@ -314,27 +338,30 @@ impl World {
         self.shares.range((waba, GraphId(0))..=(waba, GraphId(u64::MAX))).map(|(_, s)| s)
     }
 
-    pub fn assignment(&self, waba: GraphId, user: GraphId) -> Option<&Assignment> {
-        self.assignments.get(&(waba, user))
+    pub fn assignment(&self, waba: GraphId, user: GraphId) -> Option<Assignment> {
+        let business = self.business_of_user(user)?;
+        let grants = self.grants_on_for(waba, business);
+        grants.binary_search_by_key(&user, |g| g.user).ok().map(|i| grants[i].on(waba))
     }
 
     /// The assignments on one WABA of the users of one business, in user-id order.
-    pub fn assignments_on_for(&self, waba: GraphId, business: GraphId) -> impl Iterator<Item = &Assignment> {
-        self.assignments_by_business
-            .range((waba, business, GraphId(0))..=(waba, business, GraphId(u64::MAX)))
-            .filter_map(move |(_, _, user)| self.assignments.get(&(waba, *user)))
+    pub fn grants_on_for(&self, waba: GraphId, business: GraphId) -> &[Grant] {
+        self.grants.get(&waba).map_or(&[], |g| g.of(business))
+    }
+
+    /// The assignments on one WABA of the users of one business, in user-id order.
+    pub fn assignments_on_for(&self, waba: GraphId, business: GraphId) -> impl Iterator<Item = Assignment> + '_ {
+        self.grants_on_for(waba, business).iter().map(move |g| g.on(waba))
     }
 
     /// The business of a system user or person (it never changes).
     fn business_of_user(&self, user: GraphId) -> Option<GraphId> {
-        self.system_users.get(&user).map(|s| s.business).or_else(|| self.persons.get(&user).map(|p| p.business))
+        self.holders.get(&user).map(|h| h.business)
     }
 
     /// The assignments of one user, in WABA-id order.
-    pub fn assignments_of(&self, user: GraphId) -> impl Iterator<Item = &Assignment> {
-        self.assignments_by_user
-            .range((user, GraphId(0))..=(user, GraphId(u64::MAX)))
-            .filter_map(|(u, w)| self.assignments.get(&(*w, *u)))
+    pub fn assignments_of(&self, user: GraphId) -> impl Iterator<Item = Assignment> + '_ {
+        self.holders.get(&user).into_iter().flat_map(|h| &h.wabas).filter_map(move |waba| self.assignment(*waba, user))
     }
 
     pub fn phone_number(&self, id: GraphId) -> Option<&PhoneNumber> {
@@ -431,12 +458,167 @@ impl World {
             ("tokens", self.tokens.len()),
             ("wabas", self.wabas.len()),
             ("shares", self.shares.len()),
-            ("assignments", self.assignments.len()),
+            ("assignments", self.grant_count),
             ("phone_numbers", self.phone_numbers.len()),
             ("templates", self.templates.len()),
             ("credit_lines", self.credit_lines.len()),
             ("solutions", self.solutions.len()),
             ("allocations", self.allocations.len()),
         ])
+    }
+}
+
+/// A person or system user as assignments see it.
+#[derive(Debug)]
+struct Holder {
+    business: GraphId,
+    /// In id order.
+    wabas: Vec<GraphId>,
+}
+
+impl Holder {
+    fn of(business: GraphId) -> Holder {
+        Holder { business, wabas: Vec::new() }
+    }
+}
+
+/// One assignment as the world keeps it, under its WABA and the business of its user.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Grant {
+    pub user: GraphId,
+    pub tasks: TaskSet,
+    pub assigned_time: Timestamp,
+}
+
+impl Grant {
+    pub fn on(&self, waba: GraphId) -> Assignment {
+        Assignment { waba, user: self.user, tasks: self.tasks, assigned_time: self.assigned_time }
+    }
+}
+
+/// The assignments on one WABA: per business (in id order), its users' grants in user-id order.
+/// A WABA has the users of a few businesses (its owner and its partners), so a lookup is two
+/// binary searches and a business's list is one slice; 24 bytes a grant.
+#[derive(Default, Debug)]
+struct WabaGrants(Vec<(GraphId, Vec<Grant>)>);
+
+impl WabaGrants {
+    fn of(&self, business: GraphId) -> &[Grant] {
+        match self.0.binary_search_by_key(&business, |(b, _)| *b) {
+            Ok(i) => &self.0[i].1,
+            Err(_) => &[],
+        }
+    }
+
+    /// Inserts or replaces; true if the user had no grant here.
+    fn insert(&mut self, business: GraphId, grant: Grant) -> bool {
+        let i = match self.0.binary_search_by_key(&business, |(b, _)| *b) {
+            Ok(i) => i,
+            Err(i) => {
+                self.0.insert(i, (business, Vec::new()));
+                i
+            }
+        };
+        let grants = &mut self.0[i].1;
+        // Loading the store appends: rows come in user order.
+        if grants.last().is_none_or(|last| last.user < grant.user) {
+            grants.push(grant);
+            return true;
+        }
+        match grants.binary_search_by_key(&grant.user, |g| g.user) {
+            Ok(j) => {
+                grants[j] = grant;
+                false
+            }
+            Err(j) => {
+                grants.insert(j, grant);
+                true
+            }
+        }
+    }
+
+    /// True if the user had a grant here.
+    fn remove(&mut self, business: GraphId, user: GraphId) -> bool {
+        let Ok(i) = self.0.binary_search_by_key(&business, |(b, _)| *b) else { return false };
+        let grants = &mut self.0[i].1;
+        let Ok(j) = grants.binary_search_by_key(&user, |g| g.user) else { return false };
+        grants.remove(j);
+        if grants.is_empty() {
+            self.0.remove(i);
+        }
+        true
+    }
+}
+
+/// Inserts into a sorted, duplicate-free vector (appending when in order, as when loading).
+fn insert_sorted(v: &mut Vec<GraphId>, id: GraphId) {
+    if v.last().is_none_or(|last| *last < id) {
+        v.push(id);
+    } else if let Err(i) = v.binary_search(&id) {
+        v.insert(i, id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn system_user(id: u64, business: u64) -> Change {
+        Change::SystemUser(Box::new(SystemUser {
+            id: GraphId(id),
+            business: GraphId(business),
+            name: format!("su {id}"),
+            role: Role::Employee,
+            finance_permission: None,
+            created_by: None,
+            created_time: 0,
+            apps: Default::default(),
+        }))
+    }
+
+    fn assign(waba: u64, user: u64, bits: u16) -> Change {
+        Change::Assign(Assignment {
+            waba: GraphId(waba),
+            user: GraphId(user),
+            tasks: TaskSet::from_bits(bits),
+            assigned_time: bits as i64,
+        })
+    }
+
+    fn users_on(world: &World, waba: u64, business: u64) -> Vec<(u64, u16)> {
+        world.assignments_on_for(GraphId(waba), GraphId(business)).map(|a| (a.user.0, a.tasks.bits())).collect()
+    }
+
+    #[test]
+    fn grants_are_found_listed_replaced_and_removed_in_any_order() {
+        let mut world = World::default();
+        for (user, business) in [(11, 1), (12, 1), (13, 1), (21, 2)] {
+            world.apply(&system_user(user, business));
+        }
+        // Out of order, a replacement, and an assignment of an unknown user (ignored).
+        for change in [assign(100, 13, 1), assign(100, 11, 2), assign(100, 21, 4), assign(100, 12, 8)] {
+            world.apply(&change);
+        }
+        world.apply(&assign(100, 11, 3));
+        world.apply(&assign(200, 11, 16));
+        world.apply(&assign(100, 99, 1));
+        assert_eq!(users_on(&world, 100, 1), [(11, 3), (12, 8), (13, 1)]);
+        assert_eq!(users_on(&world, 100, 2), [(21, 4)]);
+        assert_eq!(world.assignment(GraphId(100), GraphId(11)).map(|a| a.assigned_time), Some(3));
+        assert_eq!(world.assignments_of(GraphId(11)).map(|a| a.waba.0).collect::<Vec<_>>(), [100, 200]);
+        assert_eq!(world.counts()["assignments"], 5);
+
+        world.apply(&Change::Unassign { waba: GraphId(100), user: GraphId(12) });
+        world.apply(&Change::Unassign { waba: GraphId(100), user: GraphId(12) });
+        world.apply(&Change::Unassign { waba: GraphId(100), user: GraphId(21) });
+        world.apply(&Change::Unassign { waba: GraphId(300), user: GraphId(11) });
+        assert_eq!(users_on(&world, 100, 1), [(11, 3), (13, 1)]);
+        assert!(users_on(&world, 100, 2).is_empty());
+        assert_eq!(world.assignment(GraphId(100), GraphId(12)), None);
+        assert_eq!(world.counts()["assignments"], 3);
+
+        world.apply(&Change::Unassign { waba: GraphId(200), user: GraphId(11) });
+        assert_eq!(world.assignments_of(GraphId(11)).map(|a| a.waba.0).collect::<Vec<_>>(), [100]);
+        assert!(world.assignments_of(GraphId(21)).next().is_none());
     }
 }

@@ -65,8 +65,8 @@ impl Service {
                 None,
                 Some(json!({"credit_line": credit, "waba": waba, "currency": currency})),
             );
-            tx.change(Change::Waba(funded));
-            tx.change(Change::Allocation(allocation.clone()));
+            tx.change(Change::Waba(Box::new(funded)));
+            tx.change(Change::Allocation(Box::new(allocation.clone())));
             Ok(allocation)
         })
         .await
@@ -96,7 +96,7 @@ impl Service {
             if let Some(w) = world.waba(a.waba).filter(|w| w.primary_funding_id == Some(a.receiving_credential)) {
                 let mut unfunded = w.clone();
                 unfunded.primary_funding_id = None;
-                tx.change(Change::Waba(unfunded));
+                tx.change(Change::Waba(Box::new(unfunded)));
             }
             tx.audit(
                 acting,
@@ -107,7 +107,7 @@ impl Service {
                 Some(json!({"credit_line": a.credit_line, "waba": a.waba, "request_status": a.request_status})),
                 Some(json!({"request_status": "DELETED"})),
             );
-            tx.change(Change::Allocation(revoked));
+            tx.change(Change::Allocation(Box::new(revoked)));
             Ok(())
         })
         .await

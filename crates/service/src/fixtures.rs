@@ -452,14 +452,14 @@ impl Builder {
         for b in &f.business {
             let id = self.id("business", &b.key, b.id)?;
             businesses.insert(id);
-            self.changes.push(Change::Business(Business {
+            self.changes.push(Change::Business(Box::new(Business {
                 id,
                 name: b.name.clone(),
                 timezone_id: b.timezone_id,
                 verification_status: b.verification_status.clone().unwrap_or_else(|| "verified".into()),
                 created_time: now,
                 system_user_policy_accepted_at: None,
-            }));
+            })));
         }
         let business = |this: &Self, what: &str, r: &str| -> Result<GraphId, FixtureError> {
             let id = this.lookup(what, r)?;
@@ -473,7 +473,7 @@ impl Builder {
             }
             let id = self.id("person", &p.key, p.id)?;
             self.seeded.passwords.insert(p.key.clone(), p.password.clone());
-            self.changes.push(Change::Person(Person {
+            self.changes.push(Change::Person(Box::new(Person {
                 id,
                 business: biz,
                 name: p.name.clone(),
@@ -482,7 +482,7 @@ impl Builder {
                 finance_permission: p.finance_permission,
                 password_hash: secrets::hash_password(&p.password),
                 created_time: now,
-            }));
+            })));
         }
         let mut apps = BTreeMap::new();
         for a in &f.app {
@@ -491,20 +491,20 @@ impl Builder {
             let secret = a.secret.clone().unwrap_or_else(secrets::new_app_secret);
             self.seeded.app_secrets.insert(a.key.clone(), secret.clone());
             apps.insert(id, biz);
-            self.changes.push(Change::App(App {
+            self.changes.push(Change::App(Box::new(App {
                 id,
                 business: biz,
                 name: a.name.clone(),
                 secret,
                 require_appsecret_proof: a.require_appsecret_proof,
                 created_time: now,
-            }));
+            })));
         }
         let mut system_users = BTreeMap::new();
         for s in &f.system_user {
             let what = format!("system user '{}'", s.key);
             let biz = business(&self, &what, &s.business)?;
-            let mut installed = BTreeSet::new();
+            let mut installed = model::IdSet::default();
             for a in &s.apps {
                 let app = self.lookup(&what, a)?;
                 match apps.get(&app) {
@@ -514,7 +514,7 @@ impl Builder {
             }
             let id = self.id("system user", &s.key, s.id)?;
             system_users.insert(id, (biz, installed.clone()));
-            self.changes.push(Change::SystemUser(SystemUser {
+            self.changes.push(Change::SystemUser(Box::new(SystemUser {
                 id,
                 business: biz,
                 name: s.name.clone(),
@@ -523,7 +523,7 @@ impl Builder {
                 created_by: None,
                 created_time: now,
                 apps: installed,
-            }));
+            })));
         }
         for t in &f.token {
             let what = format!("token '{}'", t.key);
@@ -553,7 +553,7 @@ impl Builder {
                 return err(format!("{what}: the key is used twice"));
             }
             let id = self.fresh_id();
-            self.changes.push(Change::Token(Token {
+            self.changes.push(Change::Token(Box::new(Token {
                 id,
                 hash: secrets::token_hash(&raw),
                 system_user: su,
@@ -563,7 +563,7 @@ impl Builder {
                 expires_at,
                 revoked_at: None,
                 last_used_at: None,
-            }));
+            })));
         }
         let mut wabas = BTreeMap::new();
         for w in &f.waba {
@@ -575,7 +575,7 @@ impl Builder {
                 let hex = hex::encode(bytes);
                 format!("{}_{}_{}_{}_{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
             });
-            self.changes.push(Change::Waba(Waba {
+            self.changes.push(Change::Waba(Box::new(Waba {
                 id,
                 owner,
                 name: w.name.clone(),
@@ -585,7 +585,7 @@ impl Builder {
                 account_review_status: "APPROVED".into(),
                 created_time: now,
                 primary_funding_id: None,
-            }));
+            })));
         }
         let waba = |this: &Self, what: &str, r: &str| -> Result<GraphId, FixtureError> {
             let id = this.lookup(what, r)?;
@@ -594,7 +594,7 @@ impl Builder {
         for p in &f.phone_number {
             let w = waba(&self, &format!("phone number '{}'", p.key), &p.waba)?;
             let id = self.id("phone number", &p.key, p.id)?;
-            self.changes.push(Change::PhoneNumber(PhoneNumber {
+            self.changes.push(Change::PhoneNumber(Box::new(PhoneNumber {
                 id,
                 waba: w,
                 display_phone_number: p.display_phone_number.clone(),
@@ -606,13 +606,13 @@ impl Builder {
                 pin_hash: None,
                 pending_code: None,
                 last_onboarded_time: Some(now),
-            }));
+            })));
         }
         for t in &f.template {
             let w = waba(&self, &format!("template '{}'", t.name), &t.waba)?;
             let key = format!("template:{}:{}:{}", t.waba, t.name, t.language);
             let id = self.id("template", &key, None)?;
-            self.changes.push(Change::Template(MessageTemplate {
+            self.changes.push(Change::Template(Box::new(MessageTemplate {
                 id,
                 waba: w,
                 name: t.name.clone(),
@@ -625,7 +625,7 @@ impl Builder {
                 review_at: None,
                 rejected_reason: None,
                 previous_category: None,
-            }));
+            })));
         }
         for s in &f.share {
             let what = format!("share of '{}'", s.waba);
@@ -639,13 +639,13 @@ impl Builder {
         for c in &f.credit_line {
             let biz = business(&self, &format!("credit line '{}'", c.key), &c.business)?;
             let id = self.id("credit line", &c.key, c.id)?;
-            self.changes.push(Change::CreditLine(CreditLine {
+            self.changes.push(Change::CreditLine(Box::new(CreditLine {
                 id,
                 business: biz,
                 legal_entity_name: c.legal_entity_name.clone(),
                 currency: c.currency.clone(),
                 created_time: now,
-            }));
+            })));
         }
         for x in &f.solution {
             let what = format!("solution '{}'", x.key);
@@ -663,7 +663,7 @@ impl Builder {
                 return err(format!("{what}: status {} is not a solution status", x.status));
             }
             let id = self.id("solution", &x.key, x.id)?;
-            self.changes.push(Change::Solution(Solution {
+            self.changes.push(Change::Solution(Box::new(Solution {
                 id,
                 name: x.name.clone(),
                 owner_app,
@@ -674,7 +674,7 @@ impl Builder {
                 status_for_pending_request: if x.status == "INITIATED" { "PENDING_ACTIVATION" } else { "NONE" }.into(),
                 deactivation_requested_by: None,
                 created_time: now,
-            }));
+            })));
             for w in &x.wabas {
                 let w = waba(&self, &what, w)?;
                 self.changes.push(Change::OnboardToSolution(SolutionWaba { solution: id, waba: w, created_time: now }));

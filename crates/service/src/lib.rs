@@ -181,10 +181,7 @@ impl Service {
         // The log position first: anything logged while loading is replayed by the first catch-up
         // (every change is idempotent, so replaying one already loaded is harmless).
         let head = store.log_head()?;
-        let mut world = World::default();
-        for change in store.load()? {
-            world.apply(&change);
-        }
+        let world = load_world(&*store)?;
         Ok(Service {
             settings,
             world: RwLock::new(world),
@@ -366,4 +363,40 @@ impl Service {
             Err(_) => Err(GraphError::transient()),
         }
     }
+}
+
+/// Loads the world on two threads: one reads and decodes the store's rows, the other (this one)
+/// applies them, in batches, so decoding and indexing overlap. Emptied batches go back to the
+/// reader, so the load allocates no more than a few batches however large the store.
+fn load_world(store: &dyn Store) -> Result<World, store::StoreError> {
+    const BATCH: usize = 2048;
+    const IN_FLIGHT: usize = 16;
+    let started = std::time::Instant::now();
+    let mut world = World::default();
+    std::thread::scope(|s| {
+        let (batches, received) = std::sync::mpsc::sync_channel::<Vec<Change>>(IN_FLIGHT);
+        let (emptied, recycled) = std::sync::mpsc::sync_channel::<Vec<Change>>(IN_FLIGHT + 2);
+        let reader = s.spawn(move || {
+            let fresh = || recycled.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
+            let mut batch = fresh();
+            store.load_into(&mut |change| {
+                batch.push(change);
+                if batch.len() == BATCH {
+                    // A closed channel means the applying side is gone; the load ends with it.
+                    let _ = batches.send(std::mem::replace(&mut batch, fresh()));
+                }
+            })?;
+            let _ = batches.send(batch);
+            Ok::<_, store::StoreError>(())
+        });
+        for mut batch in received {
+            for change in batch.drain(..) {
+                world.apply_owned(change);
+            }
+            let _ = emptied.try_send(batch);
+        }
+        reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })?;
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), counts = ?world.counts(), "loaded the world");
+    Ok(world)
 }

@@ -167,7 +167,7 @@ impl Service {
             };
             tx.audit(acting, business, "system_user.create", su.id, "system_user", None, Some(user_json(&su)));
             let id = su.id;
-            tx.change(Change::SystemUser(su));
+            tx.change(Change::SystemUser(Box::new(su)));
             Ok(id)
         })
         .await
@@ -207,7 +207,7 @@ impl Service {
                 Some(user_json(su)),
                 Some(user_json(&renamed)),
             );
-            tx.change(Change::SystemUser(renamed));
+            tx.change(Change::SystemUser(Box::new(renamed)));
             Ok(())
         })
         .await
@@ -247,7 +247,7 @@ impl Service {
             let mut updated = su.clone();
             updated.apps.insert(app);
             tx.audit(acting, su.business, "app.install", su.id, "system_user", None, Some(json!({"app": app})));
-            tx.change(Change::SystemUser(updated));
+            tx.change(Change::SystemUser(Box::new(updated)));
             Ok(())
         })
         .await
@@ -319,7 +319,7 @@ impl Service {
             None,
             Some(json!({"token": token.id, "app": app, "scopes": scopes, "expires_at": token.expires_at.unwrap_or(0)})),
         );
-        tx.change(Change::Token(token));
+        tx.change(Change::Token(Box::new(token)));
         raw
     }
 
@@ -339,7 +339,7 @@ impl Service {
             let now = tx.now();
             for mut t in revoked {
                 t.revoked_at = Some(now);
-                tx.change(Change::Token(t));
+                tx.change(Change::Token(Box::new(t)));
             }
             Ok(())
         })
@@ -391,7 +391,7 @@ impl Service {
             );
             let mut revoked = target;
             revoked.revoked_at = Some(tx.now());
-            tx.change(Change::Token(revoked));
+            tx.change(Change::Token(Box::new(revoked)));
             Ok(())
         })
         .await
@@ -469,7 +469,7 @@ impl Service {
                 rules::authorize_waba(tx.world(), &acting.caller, Verb::Post, Operation::ManageAssignedUsers, waba)?;
             let assignee = Self::assignee(tx.world(), acting, &access, user)?;
             rules::check_grant(tx.world(), assignee.business, waba, tasks)?;
-            let before = tx.world().assignment(waba, user).cloned();
+            let before = tx.world().assignment(waba, user);
             if before.as_ref().is_some_and(|a| a.tasks == tasks) {
                 return Ok(());
             }
@@ -496,7 +496,7 @@ impl Service {
             let access =
                 rules::authorize_waba(tx.world(), &acting.caller, Verb::Delete, Operation::ManageAssignedUsers, waba)?;
             let assignee = Self::assignee(tx.world(), acting, &access, user)?;
-            let Some(before) = tx.world().assignment(waba, user).cloned() else { return Ok(()) };
+            let Some(before) = tx.world().assignment(waba, user) else { return Ok(()) };
             tx.audit(
                 acting,
                 assignee.business,
@@ -563,7 +563,7 @@ impl Service {
                 return Ok(());
             }
             b.system_user_policy_accepted_at = Some(tx.now());
-            tx.change(Change::Business(b));
+            tx.change(Change::Business(Box::new(b)));
             Ok(())
         })
         .await

@@ -104,7 +104,7 @@ impl Service {
                 Some(solution_json(&solution)),
             );
             let id = solution.id;
-            tx.change(Change::Solution(solution));
+            tx.change(Change::Solution(Box::new(solution)));
             Ok(id)
         })
         .await
@@ -197,7 +197,7 @@ impl Service {
                 Some(solution_json(s)),
                 Some(solution_json(&next)),
             );
-            tx.change(Change::Solution(next));
+            tx.change(Change::Solution(Box::new(next)));
             Ok(())
         })
         .await

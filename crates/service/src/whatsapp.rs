@@ -62,13 +62,13 @@ impl Service {
         }
         self.write(|tx| {
             rules::authorize_waba(tx.world(), &acting.caller, Verb::Post, Operation::ManageSubscribedApps, waba)?;
-            tx.change(Change::Subscribe(SubscribedApp {
+            tx.change(Change::Subscribe(Box::new(SubscribedApp {
                 waba,
                 app,
                 override_callback_uri,
                 verify_token,
                 created_time: tx.now(),
-            }));
+            })));
             Ok(())
         })
         .await
@@ -99,7 +99,7 @@ impl Service {
             p.pin_hash = Some(hash);
             p.status = "CONNECTED".into();
             p.last_onboarded_time = Some(tx.now());
-            tx.change(Change::PhoneNumber(p));
+            tx.change(Change::PhoneNumber(Box::new(p)));
             Ok(())
         })
         .await
@@ -110,7 +110,7 @@ impl Service {
         self.write(|tx| {
             let (mut p, _) = Self::phone_access(tx.world(), acting, Verb::Post, Operation::ManagePhone, phone)?;
             p.status = "DISCONNECTED".into();
-            tx.change(Change::PhoneNumber(p));
+            tx.change(Change::PhoneNumber(Box::new(p)));
             Ok(())
         })
         .await
@@ -127,7 +127,7 @@ impl Service {
             if p.code_verification_status != "VERIFIED" {
                 p.code_verification_status = "NOT_VERIFIED".into();
             }
-            tx.change(Change::PhoneNumber(p));
+            tx.change(Change::PhoneNumber(Box::new(p)));
             Ok(())
         })
         .await
@@ -142,7 +142,7 @@ impl Service {
             }
             p.pending_code = None;
             p.code_verification_status = "VERIFIED".into();
-            tx.change(Change::PhoneNumber(p));
+            tx.change(Change::PhoneNumber(Box::new(p)));
             Ok(())
         })
         .await
@@ -246,7 +246,7 @@ impl Service {
                 rejected_reason: None,
                 previous_category: None,
             };
-            tx.change(Change::Template(created.clone()));
+            tx.change(Change::Template(Box::new(created.clone())));
             Ok(created)
         })
         .await
@@ -291,7 +291,7 @@ impl Service {
             t.status = status;
             t.review_at = review_at;
             t.rejected_reason = None;
-            tx.change(Change::Template(t));
+            tx.change(Change::Template(Box::new(t)));
             Ok(())
         })
         .await
@@ -364,7 +364,7 @@ impl Service {
             t.status = if approve { "APPROVED" } else { "REJECTED" }.into();
             t.rejected_reason = (!approve).then(|| reason.unwrap_or_else(|| "INVALID_FORMAT".into()));
             t.review_at = None;
-            tx.change(Change::Template(t));
+            tx.change(Change::Template(Box::new(t)));
             Ok(())
         })
         .await
@@ -382,7 +382,7 @@ impl Service {
             for mut t in due {
                 t.status = "APPROVED".into();
                 t.review_at = None;
-                tx.change(Change::Template(t));
+                tx.change(Change::Template(Box::new(t)));
             }
             Ok(n)
         })
@@ -403,7 +403,7 @@ impl Service {
             }
             let outgoing = crate::messages::check(tx.world(), p.waba, &body)?;
             let id = crate::messages::new_wamid(&outgoing.wa_id);
-            tx.change(Change::Message(Message {
+            tx.change(Change::Message(Box::new(Message {
                 id: id.clone(),
                 phone_number: phone,
                 waba: p.waba,
@@ -412,7 +412,7 @@ impl Service {
                 body,
                 sent_by: acting.principal().id,
                 created_time: tx.now(),
-            }));
+            })));
             Ok(Sent { id, input: outgoing.input, wa_id: outgoing.wa_id, is_template: outgoing.kind == "template" })
         })
         .await
@@ -433,7 +433,7 @@ impl Service {
             if let Some(name) = name {
                 let mut w = tx.world().waba(waba).expect("authorized WABA exists").clone();
                 w.name = name;
-                tx.change(Change::Waba(w));
+                tx.change(Change::Waba(Box::new(w)));
             }
             Ok(())
         })

@@ -72,8 +72,16 @@ pub struct AuditQuery {
 
 /// A durable home for the world. Calls block; async callers run them on a blocking thread.
 pub trait Store: Send + Sync + 'static {
-    /// The whole world, as the changes that rebuild it, in an order `World::apply` accepts.
-    fn load(&self) -> Result<Vec<Change>>;
+    /// The whole world, as the changes that rebuild it, handed to `apply` one by one in an order
+    /// `World::apply` accepts. Rows are streamed: the world is never held twice in memory.
+    fn load_into(&self, apply: &mut dyn FnMut(Change)) -> Result<()>;
+
+    /// The whole world as a list of changes (for copying and checking stores).
+    fn load(&self) -> Result<Vec<Change>> {
+        let mut out = Vec::new();
+        self.load_into(&mut |change| out.push(change))?;
+        Ok(out)
+    }
 
     /// Commits the changes and audit events of one write in one transaction: all or nothing.
     /// A store shared by several servers also appends the changes to its change log and answers

@@ -14,15 +14,15 @@ pub enum P {
     Bytes(Vec<u8>),
 }
 
-/// A value read back.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Cell {
+/// A value read back, borrowed from its row.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Cell<'a> {
     Null,
     Int(i64),
-    Text(String),
+    Text(&'a str),
 }
 
-impl Cell {
+impl Cell<'_> {
     fn int(&self) -> Result<i64> {
         match self {
             Cell::Int(v) => Ok(*v),
@@ -193,23 +193,23 @@ pub fn audit_insert(event: &AuditEvent) -> Result<Stmt> {
 
 /// The queries that load the world, in an order `World::apply` accepts, with how each row becomes
 /// a change.
-pub type Decode = fn(&[Cell]) -> Result<Change>;
+pub type Decode = fn(&[Cell<'_>]) -> Result<Change>;
 
-fn body<T: serde::de::DeserializeOwned>(row: &[Cell]) -> Result<T> {
+fn body<T: serde::de::DeserializeOwned>(row: &[Cell<'_>]) -> Result<T> {
     Ok(serde_json::from_str(row[0].text()?)?)
 }
 
 pub const LOADS: &[(&str, Decode)] = &[
-    ("SELECT body FROM businesses ORDER BY id", |r| Ok(Change::Business(body(r)?))),
-    ("SELECT body FROM persons ORDER BY id", |r| Ok(Change::Person(body(r)?))),
-    ("SELECT body FROM apps ORDER BY id", |r| Ok(Change::App(body(r)?))),
-    ("SELECT body FROM system_users ORDER BY id", |r| Ok(Change::SystemUser(body(r)?))),
+    ("SELECT body FROM businesses ORDER BY id", |r| Ok(Change::Business(Box::new(body(r)?)))),
+    ("SELECT body FROM persons ORDER BY id", |r| Ok(Change::Person(Box::new(body(r)?)))),
+    ("SELECT body FROM apps ORDER BY id", |r| Ok(Change::App(Box::new(body(r)?)))),
+    ("SELECT body FROM system_users ORDER BY id", |r| Ok(Change::SystemUser(Box::new(body(r)?)))),
     ("SELECT body, last_used_at FROM tokens ORDER BY id", |r| {
         let mut token: Token = body(r)?;
         token.last_used_at = token.last_used_at.max(r[1].opt_int()?);
-        Ok(Change::Token(token))
+        Ok(Change::Token(Box::new(token)))
     }),
-    ("SELECT body FROM wabas ORDER BY id", |r| Ok(Change::Waba(body(r)?))),
+    ("SELECT body FROM wabas ORDER BY id", |r| Ok(Change::Waba(Box::new(body(r)?)))),
     ("SELECT waba, partner, level, created_time FROM shares ORDER BY waba, partner", |r| {
         let level = serde_json::from_value(serde_json::Value::String(r[2].text()?.to_string()))?;
         Ok(Change::Share(Share { waba: gid(r[0].int()?), partner: gid(r[1].int()?), level, created_time: r[3].int()? }))
@@ -222,10 +222,10 @@ pub const LOADS: &[(&str, Decode)] = &[
             assigned_time: r[3].int()?,
         }))
     }),
-    ("SELECT body FROM phone_numbers ORDER BY id", |r| Ok(Change::PhoneNumber(body(r)?))),
-    ("SELECT body FROM templates ORDER BY id", |r| Ok(Change::Template(body(r)?))),
-    ("SELECT body FROM credit_lines ORDER BY id", |r| Ok(Change::CreditLine(body(r)?))),
-    ("SELECT body FROM solutions ORDER BY id", |r| Ok(Change::Solution(body(r)?))),
+    ("SELECT body FROM phone_numbers ORDER BY id", |r| Ok(Change::PhoneNumber(Box::new(body(r)?)))),
+    ("SELECT body FROM templates ORDER BY id", |r| Ok(Change::Template(Box::new(body(r)?)))),
+    ("SELECT body FROM credit_lines ORDER BY id", |r| Ok(Change::CreditLine(Box::new(body(r)?)))),
+    ("SELECT body FROM solutions ORDER BY id", |r| Ok(Change::Solution(Box::new(body(r)?)))),
     ("SELECT waba, solution, created_time FROM solution_wabas ORDER BY waba, solution", |r| {
         Ok(Change::OnboardToSolution(SolutionWaba {
             waba: gid(r[0].int()?),
@@ -233,20 +233,20 @@ pub const LOADS: &[(&str, Decode)] = &[
             created_time: r[2].int()?,
         }))
     }),
-    ("SELECT body FROM allocations ORDER BY id", |r| Ok(Change::Allocation(body(r)?))),
-    ("SELECT body FROM subscribed_apps ORDER BY waba, app", |r| Ok(Change::Subscribe(body(r)?))),
+    ("SELECT body FROM allocations ORDER BY id", |r| Ok(Change::Allocation(Box::new(body(r)?)))),
+    ("SELECT body FROM subscribed_apps ORDER BY waba, app", |r| Ok(Change::Subscribe(Box::new(body(r)?)))),
 ];
 
 /// The newest messages of a WABA: parameters `waba`, `limit`.
 pub const MESSAGES: &str = "SELECT body FROM messages WHERE waba = $1 ORDER BY seq DESC LIMIT $2";
 
 /// Decodes a message row (`body`).
-pub fn message_row(row: &[Cell]) -> Result<model::Message> {
+pub fn message_row(row: &[Cell<'_>]) -> Result<model::Message> {
     body(row)
 }
 
 /// Decodes an audit row (`seq, body`).
-pub fn audit_row(row: &[Cell]) -> Result<AuditEvent> {
+pub fn audit_row(row: &[Cell<'_>]) -> Result<AuditEvent> {
     let mut event: AuditEvent = serde_json::from_str(row[1].text()?)?;
     event.id = row[0].int()? as u64;
     Ok(event)

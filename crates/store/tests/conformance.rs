@@ -17,31 +17,31 @@ fn sample_world() -> Vec<Change> {
     let credit = GraphId(1_000_000_000_000_007);
     let solution = GraphId(1_000_000_000_000_008);
     vec![
-        Change::Business(Business {
+        Change::Business(Box::new(Business {
             id: b,
             name: "B".into(),
             timezone_id: 0,
             verification_status: "verified".into(),
             created_time: 1,
             system_user_policy_accepted_at: None,
-        }),
-        Change::Business(Business {
+        })),
+        Change::Business(Box::new(Business {
             id: partner,
             name: "P".into(),
             timezone_id: 0,
             verification_status: "verified".into(),
             created_time: 1,
             system_user_policy_accepted_at: Some(2),
-        }),
-        Change::App(App {
+        })),
+        Change::App(Box::new(App {
             id: app,
             business: b,
             name: "A".into(),
             secret: "s".into(),
             require_appsecret_proof: true,
             created_time: 1,
-        }),
-        Change::SystemUser(SystemUser {
+        })),
+        Change::SystemUser(Box::new(SystemUser {
             id: su,
             business: b,
             name: "SU".into(),
@@ -50,8 +50,8 @@ fn sample_world() -> Vec<Change> {
             created_by: None,
             created_time: 1,
             apps: [app].into(),
-        }),
-        Change::Token(Token {
+        })),
+        Change::Token(Box::new(Token {
             id: GraphId(1_000_000_000_000_009),
             hash: [7; 32],
             system_user: su,
@@ -61,8 +61,8 @@ fn sample_world() -> Vec<Change> {
             expires_at: Some(99),
             revoked_at: None,
             last_used_at: None,
-        }),
-        Change::Waba(Waba {
+        })),
+        Change::Waba(Box::new(Waba {
             id: w,
             owner: b,
             name: "W".into(),
@@ -72,7 +72,7 @@ fn sample_world() -> Vec<Change> {
             account_review_status: "APPROVED".into(),
             created_time: 1,
             primary_funding_id: None,
-        }),
+        })),
         Change::Share(Share { waba: w, partner, level: ShareLevel::Standard, created_time: 1 }),
         Change::Assign(Assignment {
             waba: w,
@@ -80,7 +80,7 @@ fn sample_world() -> Vec<Change> {
             tasks: TaskSet::of(&[Task::Develop, Task::ViewCost]),
             assigned_time: 3,
         }),
-        Change::PhoneNumber(PhoneNumber {
+        Change::PhoneNumber(Box::new(PhoneNumber {
             id: phone,
             waba: w,
             display_phone_number: "+1".into(),
@@ -92,15 +92,15 @@ fn sample_world() -> Vec<Change> {
             pin_hash: None,
             pending_code: None,
             last_onboarded_time: None,
-        }),
-        Change::CreditLine(CreditLine {
+        })),
+        Change::CreditLine(Box::new(CreditLine {
             id: credit,
             business: b,
             legal_entity_name: "L".into(),
             currency: "USD".into(),
             created_time: 1,
-        }),
-        Change::Solution(Solution {
+        })),
+        Change::Solution(Box::new(Solution {
             id: solution,
             name: "S".into(),
             owner_app: app,
@@ -111,15 +111,15 @@ fn sample_world() -> Vec<Change> {
             status_for_pending_request: "NONE".into(),
             deactivation_requested_by: None,
             created_time: 1,
-        }),
+        })),
         Change::OnboardToSolution(SolutionWaba { solution, waba: w, created_time: 1 }),
-        Change::Subscribe(SubscribedApp {
+        Change::Subscribe(Box::new(SubscribedApp {
             waba: w,
             app,
             override_callback_uri: None,
             verify_token: None,
             created_time: 1,
-        }),
+        })),
     ]
 }
 
@@ -190,7 +190,9 @@ fn conforms(store: &dyn Store) {
         created_time: 1,
     };
     let head = store.log_head().unwrap();
-    store.commit(head, &[Change::Message(m("wamid.1")), Change::Message(m("wamid.2"))], &[]).unwrap();
+    store
+        .commit(head, &[Change::Message(Box::new(m("wamid.1"))), Change::Message(Box::new(m("wamid.2")))], &[])
+        .unwrap();
     let ids: Vec<String> = store.messages(w, 10).unwrap().into_iter().map(|m| m.id).collect();
     assert_eq!(ids, ["wamid.2", "wamid.1"]);
 }

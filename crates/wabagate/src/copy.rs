@@ -86,7 +86,7 @@ pub fn copy(from: &dyn Store, to: &dyn Store, progress: bool) -> Result<Copied, 
     for waba in world.wabas() {
         let mut of_waba = from.messages(waba.id, usize::MAX >> 1).map_err(err("reading messages"))?;
         of_waba.reverse();
-        messages.extend(of_waba.into_iter().map(Change::Message));
+        messages.extend(of_waba.into_iter().map(|m| Change::Message(Box::new(m))));
     }
 
     let write = |items: Vec<Change>, events: Vec<AuditEvent>, what: &'static str| -> Result<(), StartError> {

@@ -1,5 +1,7 @@
 //! `/{business}` and its edges: system_users, owned and client WABAs.
 
+use std::borrow::Cow;
+
 use model::rules::{self, Operation};
 use model::{GraphError, GraphId, ROLE_PARAMS, Verb};
 use serde_json::{Value, json};
@@ -60,7 +62,7 @@ async fn create_or_rename(ctx: &Ctx<'_>, business: GraphId) -> Result<Value, Gra
         return Ok(success());
     }
     let name = ctx.params.required("name")?;
-    let (role, finance) = parse_role(ctx.params.text("role"))?;
+    let (role, finance) = parse_role(ctx.params.text("role").map(Cow::into_owned))?;
     let id = ctx.service.create_system_user(&acting, business, &name, role, finance).await?;
     Ok(json!({"id": id}))
 }

@@ -1,5 +1,7 @@
 //! `/{system-user}` and its edges: applications, access_tokens, assigned WABAs.
 
+use std::borrow::Cow;
+
 use model::rules::{self, Operation};
 use model::{GraphError, GraphId, ScopeSet, Verb};
 use serde_json::{Value, json};
@@ -63,7 +65,7 @@ async fn mint(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
         scopes,
         expires_in_60_days: ctx.params.bool("set_token_expires_in_60_days")?.unwrap_or(false),
         proof: MintProof::Api {
-            proof: ctx.params.text("appsecret_proof"),
+            proof: ctx.params.text("appsecret_proof").map(Cow::into_owned),
             caller_token: ctx.raw_token().unwrap_or_default().to_string(),
         },
     };

@@ -1,5 +1,7 @@
 //! `/{template}`: one message template; `POST` edits it and sends it back to review.
 
+use std::borrow::Cow;
+
 use model::rules::Operation;
 use model::{GraphError, GraphId, Verb};
 use serde_json::Value;
@@ -19,7 +21,9 @@ pub async fn handle(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Va
         (Verb::Post, None) => {
             let acting = *ctx.acting()?;
             let components = super::waba::components(ctx)?;
-            ctx.service.edit_template(&acting, id, components, ctx.params.text("category")).await?;
+            ctx.service
+                .edit_template(&acting, id, components, ctx.params.text("category").map(Cow::into_owned))
+                .await?;
             Ok(success())
         }
         (_, None) => Err(GraphError::unknown_object(ctx.verb, id)),
@@ -44,6 +48,6 @@ pub async fn review(ctx: &Ctx<'_>, id: &str) -> Result<Value, GraphError> {
             )));
         }
     };
-    ctx.service.review_template(&acting, id, approve, ctx.params.text("reason")).await?;
+    ctx.service.review_template(&acting, id, approve, ctx.params.text("reason").map(Cow::into_owned)).await?;
     Ok(success())
 }

@@ -1,6 +1,8 @@
 //! `/{waba}` and its edges: assigned_users, phone_numbers, message_templates, subscribed_apps,
 //! solutions.
 
+use std::borrow::Cow;
+
 use model::rules::{self, Operation};
 use model::{GraphError, GraphId, Verb};
 use serde_json::{Value, json};
@@ -17,7 +19,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, id: GraphId, edge: Option<&str>) -> Resul
         (Verb::Get, None) => read(ctx, id),
         (Verb::Post, None) => {
             let acting = *ctx.acting()?;
-            ctx.service.update_waba(&acting, id, ctx.params.text("name")).await?;
+            ctx.service.update_waba(&acting, id, ctx.params.text("name").map(Cow::into_owned)).await?;
             Ok(success())
         }
         (_, None) => Err(GraphError::unknown_object(ctx.verb, id)),
@@ -43,8 +45,8 @@ pub async fn handle(ctx: &mut Ctx<'_>, id: GraphId, edge: Option<&str>) -> Resul
         (Verb::Get, Some("subscribed_apps")) => subscribed_apps(ctx, id),
         (Verb::Post, Some("subscribed_apps")) => {
             let (acting, app) = caller_app(ctx)?;
-            let uri = ctx.params.text("override_callback_uri").filter(|u| !u.is_empty());
-            let verify = ctx.params.text("verify_token");
+            let uri = ctx.params.text("override_callback_uri").filter(|u| !u.is_empty()).map(Cow::into_owned);
+            let verify = ctx.params.text("verify_token").map(Cow::into_owned);
             ctx.service.subscribe_app(&acting, id, app, uri, verify).await?;
             Ok(success())
         }
@@ -101,8 +103,14 @@ fn assigned_users(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
             "the assigned users of business {business} can only be listed by that business"
         ))));
     }
-    let items = world.assignments_on_for(access.waba(), business).map(|a| (a.user.0, a)).collect();
-    paging::page(items, &ctx.params, &ctx.links(), |a| render::assigned_user(&world, a).select(ctx.fields()))
+    let waba = access.waba();
+    paging::page_by(
+        world.grants_on_for(waba, business),
+        |g| g.user.0,
+        &ctx.params,
+        &ctx.links(),
+        |g| render::assigned_user(&world, &g.on(waba)).select(ctx.fields()),
+    )
 }
 
 fn phone_numbers(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
@@ -124,14 +132,14 @@ fn templates(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
     let acting = ctx.acting()?;
     let world = ctx.service.world();
     let access = rules::authorize_waba(&world, &acting.caller, Verb::Get, Operation::ReadTemplates, id)?;
-    let name = ctx.params.text("name").filter(|n| !n.is_empty());
+    let name = ctx.params.text("name").filter(|n| !n.is_empty()).map(Cow::into_owned);
     let status = filter(ctx, "status")?;
     let category = filter(ctx, "category")?;
     let language = ctx.params.list("language")?;
     let all: Vec<_> = world.templates_of(access.waba()).collect();
     let items = all
         .iter()
-        .filter(|t| name.as_ref().is_none_or(|n| t.name.contains(n.as_str())))
+        .filter(|t| name.as_ref().is_none_or(|n| t.name.contains(&**n)))
         .filter(|t| status.as_ref().is_none_or(|s| s.contains(&t.status)))
         .filter(|t| category.as_ref().is_none_or(|c| c.contains(&t.category)))
         .filter(|t| language.as_ref().is_none_or(|l| l.contains(&t.language)))
@@ -166,7 +174,7 @@ async fn create_template(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError
         language: ctx.params.required("language")?,
         category: ctx.params.required("category")?,
         components: components(ctx)?.ok_or_else(|| GraphError::missing_param("components"))?,
-        parameter_format: ctx.params.text("parameter_format"),
+        parameter_format: ctx.params.text("parameter_format").map(Cow::into_owned),
     };
     let created = ctx.service.create_template(&acting, id, t).await?;
     Ok(json!({"id": created.id, "status": created.status, "category": created.category}))
@@ -174,7 +182,7 @@ async fn create_template(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError
 
 async fn delete_templates(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
     let acting = *ctx.acting()?;
-    let name = ctx.params.text("name").filter(|n| !n.is_empty());
+    let name = ctx.params.text("name").filter(|n| !n.is_empty()).map(Cow::into_owned);
     let selector = if let Some(hsm) = ctx.params.id("hsm_id")? {
         TemplateSelector::Id(hsm, name)
     } else if let Some(ids) = ctx.params.list("hsm_ids")? {

@@ -55,7 +55,7 @@ impl ToSql for P {
     tokio_postgres::types::to_sql_checked!();
 }
 
-fn cells(row: &Row) -> Vec<Cell> {
+fn cells(row: &Row) -> Vec<Cell<'_>> {
     (0..row.len())
         .map(|i| match *row.columns()[i].type_() {
             Type::INT8 | Type::INT4 => row
@@ -65,7 +65,7 @@ fn cells(row: &Row) -> Vec<Cell> {
                 .map(Cell::Int)
                 .or_else(|| row.try_get::<_, Option<i32>>(i).ok().flatten().map(|v| Cell::Int(v as i64)))
                 .unwrap_or(Cell::Null),
-            _ => row.try_get::<_, Option<String>>(i).ok().flatten().map(Cell::Text).unwrap_or(Cell::Null),
+            _ => row.try_get::<_, Option<&str>>(i).ok().flatten().map(Cell::Text).unwrap_or(Cell::Null),
         })
         .collect()
 }
@@ -258,16 +258,24 @@ async fn migrate(client: &Client) -> Result<()> {
 }
 
 impl Store for PgStore {
-    fn load(&self) -> Result<Vec<Change>> {
+    fn load_into(&self, apply: &mut dyn FnMut(Change)) -> Result<()> {
         self.block(async {
-            let client = self.client().await?;
-            let mut out = Vec::new();
-            for (sql, decode) in sql::LOADS {
-                for row in client.query(*sql, &[]).await? {
-                    out.push(decode(&cells(&row))?);
+            // A connection of its own: one snapshot for every table, streamed row by row.
+            let client = connect(&self.url, self.schema.as_deref(), false).await?;
+            client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
+            let loaded = async {
+                for (sql, decode) in sql::LOADS {
+                    let rows = client.query_raw(*sql, std::iter::empty::<&(dyn ToSql + Sync)>()).await?;
+                    futures_util::pin_mut!(rows);
+                    while let Some(row) = rows.next().await {
+                        apply(decode(&cells(&row?))?);
+                    }
                 }
+                Ok::<_, StoreError>(())
             }
-            Ok(out)
+            .await;
+            client.batch_execute(if loaded.is_ok() { "COMMIT" } else { "ROLLBACK" }).await?;
+            loaded
         })
     }
 

@@ -73,11 +73,12 @@ impl rusqlite::ToSql for P {
     }
 }
 
-fn cell(v: rusqlite::types::ValueRef<'_>) -> Cell {
+fn cell(v: rusqlite::types::ValueRef<'_>) -> Cell<'_> {
     use rusqlite::types::ValueRef;
     match v {
         ValueRef::Integer(i) => Cell::Int(i),
-        ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+        // Only wabagate writes the store, and only valid UTF-8; anything else reads as NULL.
+        ValueRef::Text(t) => std::str::from_utf8(t).map_or(Cell::Null, Cell::Text),
         ValueRef::Null | ValueRef::Real(_) | ValueRef::Blob(_) => Cell::Null,
     }
 }
@@ -97,27 +98,47 @@ fn numbered(sql: &str) -> String {
     out
 }
 
-fn rows(conn: &Connection, sql: &str, params: &[P]) -> Result<Vec<Vec<Cell>>> {
+/// The widest row the shared SQL reads.
+const MAX_COLUMNS: usize = 8;
+
+/// Runs a query and hands each row's cells to `each`, without copying them out of SQLite.
+fn each_row(conn: &Connection, sql: &str, params: &[P], mut each: impl FnMut(&[Cell<'_>]) -> Result<()>) -> Result<()> {
     let mut stmt = conn.prepare_cached(&numbered(sql))?;
     let width = stmt.column_count();
-    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        out.push((0..width).map(|i| row.get_ref(i).map(cell)).collect::<rusqlite::Result<Vec<_>>>()?);
+    if width > MAX_COLUMNS {
+        return Err(StoreError::new(format!("a query reads {width} columns, more than {MAX_COLUMNS}")));
     }
+    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+    while let Some(row) = rows.next()? {
+        let mut cells = [Cell::Null; MAX_COLUMNS];
+        for (i, cell_of) in cells.iter_mut().enumerate().take(width) {
+            *cell_of = cell(row.get_ref(i)?);
+        }
+        each(&cells[..width])?;
+    }
+    Ok(())
+}
+
+/// The rows of a query, each decoded.
+fn rows<T>(conn: &Connection, sql: &str, params: &[P], decode: fn(&[Cell<'_>]) -> Result<T>) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    each_row(conn, sql, params, |cells| {
+        out.push(decode(cells)?);
+        Ok(())
+    })?;
     Ok(out)
 }
 
 impl Store for SqliteStore {
-    fn load(&self) -> Result<Vec<Change>> {
+    fn load_into(&self, apply: &mut dyn FnMut(Change)) -> Result<()> {
         let conn = self.conn();
-        let mut out = Vec::new();
         for (sql, decode) in sql::LOADS {
-            for row in rows(&conn, sql, &[])? {
-                out.push(decode(&row)?);
-            }
+            each_row(&conn, sql, &[], |cells| {
+                apply(decode(cells)?);
+                Ok(())
+            })?;
         }
-        Ok(out)
+        Ok(())
     }
 
     fn commit(&self, _based_on: u64, changes: &[Change], audit: &[AuditEvent]) -> Result<Option<u64>> {
@@ -138,10 +159,7 @@ impl Store for SqliteStore {
 
     fn messages(&self, waba: GraphId, limit: usize) -> Result<Vec<model::Message>> {
         let conn = self.conn();
-        rows(&conn, sql::MESSAGES, &[P::Int(sql::id(waba)?), P::Int(limit as i64)])?
-            .iter()
-            .map(|r| sql::message_row(r))
-            .collect()
+        rows(&conn, sql::MESSAGES, &[P::Int(sql::id(waba)?), P::Int(limit as i64)], sql::message_row)
     }
 
     fn audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>> {
@@ -161,10 +179,8 @@ impl Store for SqliteStore {
                AND ($3 IS NULL OR target = $3) AND ($4 IS NULL OR seq < $4)
              ORDER BY seq DESC LIMIT $5",
             &params,
-        )?
-        .iter()
-        .map(|r| sql::audit_row(r))
-        .collect()
+            sql::audit_row,
+        )
     }
 }
 

@@ -15,9 +15,9 @@ struct Counting {
 }
 
 impl Store for Counting {
-    fn load(&self) -> store::Result<Vec<Change>> {
+    fn load_into(&self, apply: &mut dyn FnMut(Change)) -> store::Result<()> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        self.inner.load()
+        self.inner.load_into(apply)
     }
     fn commit(&self, based_on: u64, changes: &[Change], audit: &[AuditEvent]) -> store::Result<Option<u64>> {
         // The coalesced flush of token last-use times runs on its own clock, not per request.
