@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use wabagate_bench::{CONNECTIONS, Run, Server, THREADS, free_port, wait_for, wait_for_file, wrk};
+use wabagate_bench::{CONNECTIONS, Run, Server, THREADS, employee_with_task, free_port, wait_for, wait_for_file, wrk};
 
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -72,44 +72,7 @@ fn main() {
 
     // An employee holding only VIEW_TEMPLATES: refused on phone numbers for a missing task.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let (employee, employee_token) = rt.block_on(async {
-        let c = reqwest::Client::new();
-        let post = |path: String, form: Vec<(&'static str, String)>| {
-            let c = c.clone();
-            let admin = admin.clone();
-            let base = base.clone();
-            async move {
-                let r = c
-                    .post(format!("{base}/{path}"))
-                    .query(&[("access_token", admin)])
-                    .form(&form)
-                    .send()
-                    .await
-                    .unwrap();
-                r.json::<serde_json::Value>().await.unwrap()
-            }
-        };
-        let su = post(format!("{biz}/system_users"), vec![("name", "Bench Employee".into())]).await["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        post(format!("{su}/applications"), vec![("business_app", app.clone())]).await;
-        let proof = testkit::appsecret_proof(&secret, &admin);
-        let token = post(
-            format!("{su}/access_tokens"),
-            vec![
-                ("business_app", app.clone()),
-                ("scope", "whatsapp_business_management".into()),
-                ("appsecret_proof", proof),
-            ],
-        )
-        .await["access_token"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        post(format!("{waba}/assigned_users"), vec![("user", su.clone()), ("tasks", "VIEW_TEMPLATES".into())]).await;
-        (su, token)
-    });
+    let (employee, employee_token) = employee_with_task(&base, &admin, &biz, &app, &secret, &waba, "VIEW_TEMPLATES");
     let unknown = format!("EAA{}", "x".repeat(64));
     let script_dir = tempfile::tempdir().unwrap();
     let script = script_dir.path().join("assign.lua");

@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use model::*;
 use service::secrets;
 use store::{SqliteStore, Store};
-use wabagate_bench::{Run, Server, free_port, wait_for_file, wait_for_within, wrk};
+use wabagate_bench::{Run, Server, employee_with_task, free_port, wait_for_file, wait_for_within, wrk};
 
 /// Per business: system users, WABAs, assignments per system user.
 const SYSTEM_USERS_PER_BUSINESS: usize = 10_000;
@@ -30,6 +30,8 @@ struct Keys {
     employee_token: String,
     waba: GraphId,
     business: GraphId,
+    /// The first business's app (its secret is `secret`).
+    app: GraphId,
 }
 
 fn gid(n: u64) -> GraphId {
@@ -152,40 +154,13 @@ fn fill(store: &dyn Store, businesses: usize, per_business: usize, wabas_per_bus
                 employee_token: employee_token.clone(),
                 waba: wabas[0],
                 business,
+                app,
             });
         }
     }
     flush(&mut batch, true);
     bar.finish();
     keys.expect("at least one business")
-}
-
-/// Creates a system user on the demo world and assigns it DEVELOP on the WABA.
-fn demo_assignment(port: u16, admin: &str, business: &str, waba: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let c = reqwest::Client::new();
-        let base = format!("http://127.0.0.1:{port}/v23.0");
-        let su: serde_json::Value = c
-            .post(format!("{base}/{business}/system_users"))
-            .query(&[("access_token", admin)])
-            .form(&[("name", "Bench")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let su = su["id"].as_str().unwrap().to_string();
-        let r = c
-            .post(format!("{base}/{waba}/assigned_users"))
-            .query(&[("access_token", admin)])
-            .form(&[("user", su.as_str()), ("tasks", "DEVELOP")])
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success());
-    });
 }
 
 fn rss_mib(pid: u32) -> f64 {
@@ -246,8 +221,20 @@ fn main() {
     let (system_users, wabas) = (businesses * per_business, businesses * wabas_per_business);
     let grants = system_users * ASSIGNMENTS_PER_SYSTEM_USER;
 
-    let (big_server, big_port, start_to_serving) = serve(&big);
+    // Three starts (the first may read the store from disk, the others from the page cache);
+    // the last server stays up for the load.
+    let mut starts = Vec::new();
+    let mut last = None;
+    for _ in 0..3 {
+        drop(last.take());
+        let (server, port, took) = serve(&big);
+        starts.push(took);
+        last = Some((server, port));
+    }
+    let (big_server, big_port) = last.expect("three starts");
     let rss = rss_mib(big_server.0.id());
+    let mut sorted = starts.clone();
+    sorted.sort();
 
     // The demo world, for comparison: the same scenarios on a fresh server.
     let demo = tempfile::tempdir().unwrap();
@@ -257,9 +244,19 @@ fn main() {
         serde_json::from_str(&std::fs::read_to_string(demo.path().join("bootstrap.json")).unwrap()).unwrap();
     let s = |k: &str| b[k].as_str().unwrap().to_string();
 
-    // One assignment on the demo WABA, so both stores answer a page of one assigned user.
-    demo_assignment(demo_port, &s("admin_token"), &s("business_id"), &s("waba_id"));
-    let scenarios = |port: u16, admin: &str, waba: &str, business: &str| {
+    // One employee on the demo WABA holding only VIEW_TEMPLATES, as on the large store: both
+    // answer a page of one assigned user, and both refuse it phone numbers.
+    let demo_base = format!("http://127.0.0.1:{demo_port}/v23.0");
+    let (_, demo_employee) = employee_with_task(
+        &demo_base,
+        &s("admin_token"),
+        &s("business_id"),
+        &s("app_id"),
+        &s("app_secret"),
+        &s("waba_id"),
+        "VIEW_TEMPLATES",
+    );
+    let scenarios = |port: u16, admin: &str, employee: &str, waba: &str, business: &str, app: &str, secret: &str| {
         vec![
             (
                 "GET /{waba}/assigned_users (one per page)",
@@ -271,11 +268,35 @@ fn main() {
                 "GET /{waba}/phone_numbers",
                 format!("http://127.0.0.1:{port}/v23.0/{waba}/phone_numbers?access_token={admin}"),
             ),
+            (
+                "GET /{waba}/phone_numbers (refused: missing task)",
+                format!("http://127.0.0.1:{port}/v23.0/{waba}/phone_numbers?access_token={employee}"),
+            ),
             ("GET /me (unknown token)", format!("http://127.0.0.1:{port}/v23.0/me?access_token=EAA{}", "x".repeat(64))),
+            (
+                "GET /debug_token",
+                format!("http://127.0.0.1:{port}/v23.0/debug_token?input_token={admin}&access_token={app}%7C{secret}"),
+            ),
         ]
     };
-    let big_urls = scenarios(big_port, &keys.admin_token, &keys.waba.to_string(), &keys.business.to_string());
-    let demo_urls = scenarios(demo_port, &s("admin_token"), &s("waba_id"), &s("business_id"));
+    let big_urls = scenarios(
+        big_port,
+        &keys.admin_token,
+        &keys.employee_token,
+        &keys.waba.to_string(),
+        &keys.business.to_string(),
+        &keys.app.to_string(),
+        "secret",
+    );
+    let demo_urls = scenarios(
+        demo_port,
+        &s("admin_token"),
+        &demo_employee,
+        &s("waba_id"),
+        &s("business_id"),
+        &s("app_id"),
+        &s("app_secret"),
+    );
     let refused =
         format!("http://127.0.0.1:{big_port}/v23.0/{}/phone_numbers?access_token={}", keys.waba, keys.employee_token);
     assert!(wrk(&refused, 1, None, &[]).non_2xx > 0, "the bench employee is refused on phone numbers");
@@ -286,7 +307,11 @@ fn main() {
     println!("| measure | value |");
     println!("|---|---|");
     println!("| filling the store | {:.1} s |", filled.as_secs_f64());
-    println!("| start to serving | {:.2} s |", start_to_serving.as_secs_f64());
+    println!(
+        "| start to serving (median of 3) | {:.2} s ({}) |",
+        sorted[1].as_secs_f64(),
+        starts.iter().map(|d| format!("{:.2}", d.as_secs_f64())).collect::<Vec<_>>().join(", ")
+    );
     println!("| resident memory after start | {rss:.0} MiB |");
     println!();
     println!("| scenario | demo world requests/s | large store requests/s | large/demo | large p99 |");
@@ -304,7 +329,7 @@ fn main() {
                 best_big = r;
             }
         }
-        let expect_errors = name.contains("unknown");
+        let expect_errors = name.contains("unknown") || name.contains("refused");
         assert!(expect_errors || (best_big.non_2xx == 0 && best_demo.non_2xx == 0), "{name}: errors under load");
         println!(
             "| {name} | {:.0} | {:.0} | {:.0}% | {:.2} ms |",

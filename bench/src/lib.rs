@@ -105,3 +105,55 @@ pub fn wait_for_file(path: &std::path::Path) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Creates a system user on a running server with the app installed, a token with
+/// `whatsapp_business_management` only, and `task` on the WABA; returns its id and token.
+pub fn employee_with_task(
+    base: &str,
+    admin: &str,
+    business: &str,
+    app: &str,
+    secret: &str,
+    waba: &str,
+    task: &str,
+) -> (String, String) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let c = reqwest::Client::new();
+        let post = |path: String, form: Vec<(&'static str, String)>| {
+            let c = c.clone();
+            async move {
+                let r = c
+                    .post(format!("{base}/{path}"))
+                    .query(&[("access_token", admin)])
+                    .form(&form)
+                    .send()
+                    .await
+                    .unwrap();
+                r.json::<serde_json::Value>().await.unwrap()
+            }
+        };
+        let su = post(format!("{business}/system_users"), vec![("name", "Bench Employee".into())]).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        post(format!("{su}/applications"), vec![("business_app", app.to_string())]).await;
+        let proof = testkit::appsecret_proof(secret, admin);
+        let token = post(
+            format!("{su}/access_tokens"),
+            vec![
+                ("business_app", app.to_string()),
+                ("scope", "whatsapp_business_management".into()),
+                ("appsecret_proof", proof),
+            ],
+        )
+        .await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let assigned =
+            post(format!("{waba}/assigned_users"), vec![("user", su.clone()), ("tasks", task.to_string())]).await;
+        assert_eq!(assigned["success"], true, "{assigned}");
+        (su, token)
+    })
+}

@@ -97,9 +97,9 @@ impl Default for Settings {
 
 pub struct Service {
     settings: Settings,
-    world: RwLock<World>,
+    world: Arc<RwLock<World>>,
     store: Arc<dyn Store>,
-    writes: tokio::sync::Mutex<()>,
+    writes: Arc<tokio::sync::Mutex<()>>,
     catching_up: tokio::sync::Mutex<()>,
     /// The change-log position memory reflects (shared stores only).
     applied: AtomicU64,
@@ -107,6 +107,85 @@ pub struct Service {
     caught_up_generation: AtomicU64,
     usage: usage::Usage,
     clock: Arc<Clock>,
+    /// Commits the writes to a store of this server's own, in groups.
+    committer: Arc<Committer>,
+}
+
+/// Group commit: writes are checked and applied one at a time, then committed in groups, one
+/// transaction for all the writes that arrived while the previous group was being committed.
+#[derive(Default)]
+struct Group {
+    queue: Vec<Pending>,
+    /// Whether a writer is committing groups (it commits until the queue is empty).
+    leader: bool,
+}
+
+/// The committing side of group commit, shared with the task that commits.
+struct Committer {
+    store: Arc<dyn Store>,
+    world: Arc<RwLock<World>>,
+    writes: Arc<tokio::sync::Mutex<()>>,
+    group: std::sync::Mutex<Group>,
+}
+
+impl Committer {
+    /// Commits the queued writes, a group at a time, until none are left.
+    async fn run(&self) {
+        loop {
+            let mut group = {
+                let mut group = self.group.lock().unwrap_or_else(|e| e.into_inner());
+                if group.queue.is_empty() {
+                    group.leader = false;
+                    return;
+                }
+                std::mem::take(&mut group.queue)
+            };
+            let (mut changes, mut audit) = (Vec::new(), Vec::new());
+            for pending in &mut group {
+                changes.append(&mut pending.changes);
+                audit.append(&mut pending.audit);
+            }
+            let store = self.store.clone();
+            let committed = tokio::task::spawn_blocking(move || store.commit(0, &changes, &audit)).await;
+            match committed {
+                Ok(Ok(_)) => {
+                    for pending in group {
+                        let _ = pending.done.send(Ok(()));
+                    }
+                }
+                failed => {
+                    match failed {
+                        Ok(Err(e)) => {
+                            tracing::error!(error = %e, "store commit failed; reloading memory from the store")
+                        }
+                        _ => tracing::error!("store commit task failed; reloading memory from the store"),
+                    }
+                    self.abandon(group).await;
+                }
+            }
+        }
+    }
+
+    /// After a failed commit: fails the group and every write queued behind it (they were checked
+    /// against it), and reloads memory from the store, with no write checked meanwhile.
+    async fn abandon(&self, group: Vec<Pending>) {
+        let _serial = self.writes.lock().await;
+        let behind = std::mem::take(&mut self.group.lock().unwrap_or_else(|e| e.into_inner()).queue);
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || load_world(&*store)).await {
+            Ok(Ok(world)) => *self.world.write().unwrap_or_else(|e| e.into_inner()) = world,
+            _ => tracing::error!("cannot reload memory from the store; it may show writes that were not stored"),
+        }
+        for pending in group.into_iter().chain(behind) {
+            let _ = pending.done.send(Err(GraphError::transient()));
+        }
+    }
+}
+
+struct Pending {
+    changes: Vec<Change>,
+    audit: Vec<AuditEvent>,
+    done: tokio::sync::oneshot::Sender<Result<(), GraphError>>,
 }
 
 /// One write under construction: the changes and audit events it will commit, and the ids it
@@ -181,17 +260,25 @@ impl Service {
         // The log position first: anything logged while loading is replayed by the first catch-up
         // (every change is idempotent, so replaying one already loaded is harmless).
         let head = store.log_head()?;
-        let world = load_world(&*store)?;
+        let world = Arc::new(RwLock::new(load_world(&*store)?));
+        let writes = Arc::new(tokio::sync::Mutex::new(()));
+        let committer = Arc::new(Committer {
+            store: store.clone(),
+            world: world.clone(),
+            writes: writes.clone(),
+            group: Default::default(),
+        });
         Ok(Service {
             settings,
-            world: RwLock::new(world),
+            world,
             store,
-            writes: tokio::sync::Mutex::new(()),
+            writes,
             catching_up: tokio::sync::Mutex::new(()),
             applied: AtomicU64::new(head),
             caught_up_generation: AtomicU64::new(u64::MAX),
             usage: usage::Usage::default(),
             clock,
+            committer,
         })
     }
 
@@ -221,8 +308,14 @@ impl Service {
     /// (across servers too, on a shared store), so what `build` saw is still true when the changes
     /// land; a shared store that moved on in between refuses the write, which answers code 2, to
     /// be retried.
+    ///
+    /// On a store of this server's own, writes are committed in groups: each write is applied to
+    /// memory as soon as it is checked (so the next write is checked against it), and answered
+    /// once the group it joined is durable. If a group cannot be committed, every write that
+    /// followed it fails too and memory is reloaded from the store: nothing that was stored is
+    /// lost, and nothing that was not stays.
     pub async fn write<R>(&self, build: impl FnOnce(&mut Tx<'_>) -> Result<R, GraphError>) -> Result<R, GraphError> {
-        let _serial = self.writes.lock().await;
+        let serial = self.writes.lock().await;
         self.catch_up().await?;
         let based_on = self.applied.load(Ordering::SeqCst);
         let (result, changes, audit) = {
@@ -235,7 +328,29 @@ impl Service {
         if changes.is_empty() && audit.is_empty() {
             return Ok(result);
         }
-        self.commit(based_on, changes, audit).await?;
+        if self.store.is_shared() {
+            self.commit(based_on, changes, audit).await?;
+            return Ok(result);
+        }
+        {
+            let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
+            for change in &changes {
+                world.apply(change);
+            }
+        }
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let lead = {
+            let mut group = self.committer.group.lock().unwrap_or_else(|e| e.into_inner());
+            group.queue.push(Pending { changes, audit, done });
+            !std::mem::replace(&mut group.leader, true)
+        };
+        drop(serial);
+        if lead {
+            // A task of its own: the groups get committed even if this request is abandoned.
+            let committer = self.committer.clone();
+            tokio::spawn(async move { committer.run().await });
+        }
+        answer.await.unwrap_or_else(|_| Err(GraphError::transient()))?;
         Ok(result)
     }
 

@@ -7,6 +7,7 @@ mod console;
 mod copy;
 mod credit;
 mod docs;
+mod faults;
 mod fixtures;
 mod matrix;
 mod memory;

@@ -1,0 +1,91 @@
+//! Writes when the store fails, and writes that arrive together: group commit answers each write
+//! only once it is stored, and a write the store refused leaves no trace, in memory or on disk.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use model::{AuditEvent, Change};
+use store::{AuditQuery, SqliteStore, Store};
+use testkit::TestServer;
+
+/// A store whose commits fail while `failing` is set, as a full disk would make them.
+struct Flaky {
+    inner: SqliteStore,
+    failing: Arc<AtomicBool>,
+}
+
+impl Store for Flaky {
+    fn load_into(&self, apply: &mut dyn FnMut(Change)) -> store::Result<()> {
+        self.inner.load_into(apply)
+    }
+    fn commit(&self, based_on: u64, changes: &[Change], audit: &[AuditEvent]) -> store::Result<Option<u64>> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(store::StoreError::new("disk full"));
+        }
+        self.inner.commit(based_on, changes, audit)
+    }
+    fn messages(&self, waba: model::GraphId, limit: usize) -> store::Result<Vec<model::Message>> {
+        self.inner.messages(waba, limit)
+    }
+    fn audit(&self, query: &AuditQuery) -> store::Result<Vec<AuditEvent>> {
+        self.inner.audit(query)
+    }
+}
+
+fn listed(reply: &testkit::Reply, user: &str) -> bool {
+    reply.data().iter().any(|u| u["id"] == user)
+}
+
+#[tokio::test]
+async fn a_write_the_store_refuses_answers_code_2_and_leaves_nothing_behind() {
+    let failing = Arc::new(AtomicBool::new(false));
+    let flag = failing.clone();
+    let ts = TestServer::start_with_store(move |path| {
+        Arc::new(Flaky { inner: SqliteStore::open(path).unwrap(), failing: flag }) as Arc<dyn Store>
+    })
+    .await;
+    let (waba, biz, admin) = (ts.b("waba_id"), ts.b("business_id"), ts.admin());
+    let (su, _) = ts.employee("Kept", "whatsapp_business_management").await;
+    let users = format!("{waba}/assigned_users");
+
+    failing.store(true, Ordering::SeqCst);
+    let refused = ts.assign(&waba, &su, "MANAGE").await;
+    let error = refused.assert_error(503, 2, None);
+    assert_eq!(error["is_transient"], true);
+    // Memory was reloaded from the store: the refused assignment is nowhere.
+    assert!(!listed(&ts.get(&users, Some(&admin), &[("business", &biz)]).await, &su));
+    let audit = ts.get("_wabagate/audit", Some(&admin), &[("target", &su)]).await;
+    assert!(audit.ok()["data"].as_array().unwrap().iter().all(|e| e["action"] != "assignment.add"), "{:?}", audit.ok());
+
+    failing.store(false, Ordering::SeqCst);
+    ts.assign(&waba, &su, "DEVELOP").await.ok();
+    let after = ts.get(&users, Some(&admin), &[("business", &biz)]).await;
+    assert!(listed(&after, &su));
+    let ts = ts.restart().await;
+    let reloaded = ts.get(&users, Some(&admin), &[("business", &biz)]).await;
+    let row = reloaded.data().iter().find(|u| u["id"] == su.as_str()).expect("stored before the restart").clone();
+    assert_eq!(row["tasks"], serde_json::json!(["DEVELOP"]));
+}
+
+#[tokio::test]
+async fn writes_arriving_together_are_all_answered_and_all_stored() {
+    let ts = TestServer::start().await;
+    let (waba, biz, admin) = (ts.b("waba_id"), ts.b("business_id"), ts.admin());
+    let mut users = Vec::new();
+    for i in 0..40 {
+        users.push(ts.create_system_user(&format!("Together {i}"), "EMPLOYEE").await);
+    }
+    let ts = Arc::new(ts);
+    let writes = users.iter().map(|su| {
+        let (ts, waba, su) = (ts.clone(), waba.clone(), su.clone());
+        tokio::spawn(async move { ts.assign(&waba, &su, "VIEW_TEMPLATES").await.ok().clone() })
+    });
+    for write in writes {
+        assert_eq!(write.await.unwrap()["success"], true);
+    }
+    let ts = Arc::into_inner(ts).expect("every write is done").restart().await;
+    let stored = ts.get(&format!("{waba}/assigned_users"), Some(&admin), &[("business", &biz), ("limit", "100")]).await;
+    for su in &users {
+        assert!(listed(&stored, su), "{su} was answered but not stored");
+    }
+}
