@@ -1,5 +1,6 @@
 //! Authorization at the speed of HTTP: wabagate against a bare axum server answering the same
-//! bytes, under the same load generator (wrk), alternating the two so drift hits both.
+//! bytes (status, body and wabagate's own headers), under the same load generator (wrk),
+//! alternating the two so drift hits both.
 //!
 //!     cargo build --release -p wabagate
 //!     cargo run --release -p wabagate-bench --example load -- [SECONDS] [ROUNDS]
@@ -15,12 +16,29 @@ use wabagate_bench::{CONNECTIONS, Run, Server, THREADS, employee_with_task, free
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
+/// The baseline runs in this program: it gets the allocator wabagate uses, so the two differ
+/// only in what wabagate does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The bare server: answers every request with one status and body.
-async fn baseline(port: u16, status: u16, body: String) {
+/// The headers of wabagate's answer the baseline repeats (hyper adds date and content-length).
+const ECHOED_HEADERS: [&str; 3] = ["content-type", "www-authenticate", "x-fb-trace-id"];
+
+async fn baseline(port: u16, status: u16, headers: Vec<(String, String)>, body: String) {
     let status = StatusCode::from_u16(status).unwrap();
     let app = axum::Router::new().fallback(move || {
-        let body = body.clone();
-        async move { (status, [("content-type", "application/json")], body).into_response() }
+        let (headers, body) = (headers.clone(), body.clone());
+        async move {
+            let mut response = (status, body).into_response();
+            for (name, value) in headers {
+                response.headers_mut().insert(
+                    axum::http::HeaderName::try_from(name).unwrap(),
+                    axum::http::HeaderValue::try_from(value).unwrap(),
+                );
+            }
+            response
+        }
     });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     axum::serve(listener, app).await.unwrap();
@@ -42,8 +60,14 @@ fn main() {
         let port: u16 = std::env::var("WABAGATE_BENCH_PORT").unwrap().parse().unwrap();
         let status: u16 = std::env::var("WABAGATE_BENCH_STATUS").unwrap().parse().unwrap();
         let body = std::env::var("WABAGATE_BENCH_BODY").unwrap();
+        let headers = ECHOED_HEADERS
+            .iter()
+            .filter_map(|h| {
+                std::env::var(format!("WABAGATE_BENCH_HEADER_{}", h.replace('-', "_"))).ok().map(|v| (h.to_string(), v))
+            })
+            .collect();
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-        rt.block_on(baseline(port, status, body));
+        rt.block_on(baseline(port, status, headers, body));
         return;
     }
     // The release server binary: target/release/wabagate, beside this example's examples/ folder.
@@ -130,25 +154,30 @@ end
     for sc in &scenarios {
         // The exact bytes wabagate answers, for the baseline to answer.
         let url = format!("{base}/{}", sc.path);
-        let (status, body) = rt.block_on(async {
+        let (status, headers, body) = rt.block_on(async {
             let r = match &sc.script {
                 None => client.get(&url).send().await.unwrap(),
                 Some((_, args)) => {
                     client.post(&url).form(&[("user", args[0].as_str()), ("tasks", "DEVELOP")]).send().await.unwrap()
                 }
             };
-            (r.status().as_u16(), r.text().await.unwrap())
+            let headers: Vec<(String, String)> = ECHOED_HEADERS
+                .iter()
+                .filter_map(|h| r.headers().get(*h).map(|v| (h.to_string(), v.to_str().unwrap().to_string())))
+                .collect();
+            (r.status().as_u16(), headers, r.text().await.unwrap())
         });
         let bport = free_port();
-        let _baseline = Server(
-            Command::new(std::env::current_exe().unwrap())
-                .env("WABAGATE_BENCH_BASELINE", "1")
-                .env("WABAGATE_BENCH_PORT", bport.to_string())
-                .env("WABAGATE_BENCH_STATUS", status.to_string())
-                .env("WABAGATE_BENCH_BODY", &body)
-                .spawn()
-                .unwrap(),
-        );
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
+            .env("WABAGATE_BENCH_BASELINE", "1")
+            .env("WABAGATE_BENCH_PORT", bport.to_string())
+            .env("WABAGATE_BENCH_STATUS", status.to_string())
+            .env("WABAGATE_BENCH_BODY", &body);
+        for (name, value) in &headers {
+            command.env(format!("WABAGATE_BENCH_HEADER_{}", name.replace('-', "_")), value);
+        }
+        let _baseline = Server(command.spawn().unwrap());
         wait_for(bport);
         let burl = format!("http://127.0.0.1:{bport}/v23.0/{}", sc.path);
         let (script, args) = match &sc.script {

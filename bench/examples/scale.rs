@@ -244,9 +244,19 @@ fn main() {
         serde_json::from_str(&std::fs::read_to_string(demo.path().join("bootstrap.json")).unwrap()).unwrap();
     let s = |k: &str| b[k].as_str().unwrap().to_string();
 
-    // One employee on the demo WABA holding only VIEW_TEMPLATES, as on the large store: both
-    // answer a page of one assigned user, and both refuse it phone numbers.
+    // Employees on the demo WABA holding only VIEW_TEMPLATES, as on the large store: both
+    // answer a page of one assigned user with a link to the next, and both refuse them phone
+    // numbers.
     let demo_base = format!("http://127.0.0.1:{demo_port}/v23.0");
+    employee_with_task(
+        &demo_base,
+        &s("admin_token"),
+        &s("business_id"),
+        &s("app_id"),
+        &s("app_secret"),
+        &s("waba_id"),
+        "VIEW_TEMPLATES",
+    );
     let (_, demo_employee) = employee_with_task(
         &demo_base,
         &s("admin_token"),
