@@ -248,24 +248,13 @@ fn main() {
     // answer a page of one assigned user with a link to the next, and both refuse them phone
     // numbers.
     let demo_base = format!("http://127.0.0.1:{demo_port}/v23.0");
-    employee_with_task(
-        &demo_base,
-        &s("admin_token"),
-        &s("business_id"),
-        &s("app_id"),
-        &s("app_secret"),
-        &s("waba_id"),
-        "VIEW_TEMPLATES",
-    );
-    let (_, demo_employee) = employee_with_task(
-        &demo_base,
-        &s("admin_token"),
-        &s("business_id"),
-        &s("app_id"),
-        &s("app_secret"),
-        &s("waba_id"),
-        "VIEW_TEMPLATES",
-    );
+    let employee = || {
+        let (admin, business, app, secret, waba) =
+            (s("admin_token"), s("business_id"), s("app_id"), s("app_secret"), s("waba_id"));
+        employee_with_task(&demo_base, &admin, &business, &app, &secret, &waba, "VIEW_TEMPLATES").1
+    };
+    employee();
+    let demo_employee = employee();
     let scenarios = |port: u16, admin: &str, employee: &str, waba: &str, business: &str, app: &str, secret: &str| {
         vec![
             (
