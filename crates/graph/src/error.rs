@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use model::GraphError;
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
 
 /// A Graph error on its way out, with the trace id the client will see.
 pub struct ApiError {
@@ -25,46 +25,73 @@ impl From<GraphError> for ApiError {
     }
 }
 
-/// The JSON body of an error.
-pub fn envelope(e: &GraphError, fbtrace_id: &str) -> Value {
-    let mut inner = Map::new();
-    inner.insert("message".into(), json!(e.message));
-    inner.insert("type".into(), json!(e.kind));
-    inner.insert("code".into(), json!(e.code));
-    if let Some(sub) = e.subcode {
-        inner.insert("error_subcode".into(), json!(sub));
+/// The body of an error, in Meta's order of keys, serialized straight to the response.
+#[derive(Serialize)]
+pub struct Envelope<'a> {
+    error: EnvelopeBody<'a>,
+}
+
+#[derive(Serialize)]
+struct EnvelopeBody<'a> {
+    message: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    code: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_subcode: Option<u32>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    is_transient: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_user_title: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_user_msg: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_data: Option<ErrorData<'a>>,
+    fbtrace_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct ErrorData<'a> {
+    messaging_product: &'static str,
+    details: &'a str,
+}
+
+/// The body of an error.
+pub fn envelope<'a>(e: &'a GraphError, fbtrace_id: &'a str) -> Envelope<'a> {
+    let extra = e.extra.as_deref();
+    Envelope {
+        error: EnvelopeBody {
+            message: &e.message,
+            kind: e.kind,
+            code: e.code,
+            error_subcode: e.subcode,
+            is_transient: e.is_transient,
+            error_user_title: extra.and_then(|x| x.user_title.as_deref()),
+            error_user_msg: extra.and_then(|x| x.user_msg.as_deref()),
+            error_data: extra
+                .and_then(|x| x.details.as_deref())
+                .map(|details| ErrorData { messaging_product: "whatsapp", details }),
+            fbtrace_id,
+        },
     }
-    if e.is_transient {
-        inner.insert("is_transient".into(), json!(true));
-    }
-    if let Some(extra) = &e.extra {
-        if let Some(title) = &extra.user_title {
-            inner.insert("error_user_title".into(), json!(title));
-        }
-        if let Some(msg) = &extra.user_msg {
-            inner.insert("error_user_msg".into(), json!(msg));
-        }
-        if let Some(details) = &extra.details {
-            inner.insert("error_data".into(), json!({"messaging_product": "whatsapp", "details": details}));
-        }
-    }
-    inner.insert("fbtrace_id".into(), json!(fbtrace_id));
-    json!({ "error": inner })
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.error.status).unwrap_or(StatusCode::BAD_REQUEST);
-        let body = envelope(&self.error, &self.fbtrace_id);
-        let mut response = (status, axum::Json(body)).into_response();
+        let mut response = crate::json_response(status, &envelope(&self.error, &self.fbtrace_id));
         // Graph sends an OAuth challenge with its errors; some clients read it.
         let kind = if self.error.code == 190 || self.error.code == 104 { "invalid_token" } else { "invalid_request" };
-        let message: String =
-            self.error.message.chars().filter(|c| c.is_ascii() && *c != '"' && !c.is_control()).collect();
-        if let Ok(v) = HeaderValue::from_str(&format!("OAuth \"Facebook Platform\" \"{kind}\" \"{message}\"")) {
+        let mut challenge = String::with_capacity(40 + self.error.message.len());
+        challenge.push_str("OAuth \"Facebook Platform\" \"");
+        challenge.push_str(kind);
+        challenge.push_str("\" \"");
+        challenge.extend(self.error.message.chars().filter(|c| c.is_ascii() && *c != '"' && !c.is_control()));
+        challenge.push('"');
+        if let Ok(v) = HeaderValue::try_from(challenge) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
-        if let Ok(v) = HeaderValue::from_str(&self.fbtrace_id) {
+        if let Ok(v) = HeaderValue::try_from(self.fbtrace_id) {
             response.headers_mut().insert("x-fb-trace-id", v);
         }
         response

@@ -160,7 +160,7 @@ async fn graph(State(state): State<GraphState>, req: Request<Body>) -> Response 
     match handle(&state, req).await {
         Ok(body) => {
             tracing::debug!(method = %method, path = uri.path(), micros = started.elapsed().as_micros() as u64, "graph ok");
-            (StatusCode::OK, axum::Json(body)).into_response()
+            json_response(StatusCode::OK, &body)
         }
         Err(e) => {
             let api = ApiError::from(e);
@@ -170,6 +170,18 @@ async fn graph(State(state): State<GraphState>, req: Request<Body>) -> Response 
                 micros = started.elapsed().as_micros() as u64, "graph error"
             );
             api.into_response()
+        }
+    }
+}
+
+/// A JSON response, serialized into a buffer sized for a typical Graph answer.
+pub(crate) fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
+    let mut bytes = Vec::with_capacity(512);
+    match serde_json::to_writer(&mut bytes, body) {
+        Ok(()) => (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a response could not be serialized");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
 }
