@@ -21,10 +21,15 @@ use axum::response::IntoResponse;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The bare server: answers every request with one status and body.
 /// The headers of wabagate's answer the baseline repeats (hyper adds date and content-length).
 const ECHOED_HEADERS: [&str; 3] = ["content-type", "www-authenticate", "x-fb-trace-id"];
 
+/// The environment variable that hands the baseline process one header's value.
+fn header_var(name: &str) -> String {
+    format!("WABAGATE_BENCH_HEADER_{}", name.replace('-', "_"))
+}
+
+/// The bare server: answers every request with one status, these headers and body.
 async fn baseline(port: u16, status: u16, headers: Vec<(String, String)>, body: String) {
     let status = StatusCode::from_u16(status).unwrap();
     let app = axum::Router::new().fallback(move || {
@@ -62,9 +67,7 @@ fn main() {
         let body = std::env::var("WABAGATE_BENCH_BODY").unwrap();
         let headers = ECHOED_HEADERS
             .iter()
-            .filter_map(|h| {
-                std::env::var(format!("WABAGATE_BENCH_HEADER_{}", h.replace('-', "_"))).ok().map(|v| (h.to_string(), v))
-            })
+            .filter_map(|h| std::env::var(header_var(h)).ok().map(|v| (h.to_string(), v)))
             .collect();
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
         rt.block_on(baseline(port, status, headers, body));
@@ -175,7 +178,7 @@ end
             .env("WABAGATE_BENCH_STATUS", status.to_string())
             .env("WABAGATE_BENCH_BODY", &body);
         for (name, value) in &headers {
-            command.env(format!("WABAGATE_BENCH_HEADER_{}", name.replace('-', "_")), value);
+            command.env(header_var(name), value);
         }
         let _baseline = Server(command.spawn().unwrap());
         wait_for(bport);

@@ -338,14 +338,9 @@ mod hex32 {
     use serde::de::{Error, Visitor};
     use serde::{Deserializer, Serializer};
 
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-
     pub fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
         let mut out = [0u8; 64];
-        for (i, b) in v.iter().enumerate() {
-            out[2 * i] = DIGITS[(b >> 4) as usize];
-            out[2 * i + 1] = DIGITS[(b & 15) as usize];
-        }
+        hex::encode_to_slice(v, &mut out).expect("64 digits for 32 bytes");
         s.serialize_str(std::str::from_utf8(&out).expect("hex digits are ASCII"))
     }
 
@@ -363,15 +358,8 @@ mod hex32 {
         }
 
         fn visit_str<E: Error>(self, text: &str) -> Result<[u8; 32], E> {
-            let nibble = |c: u8| (c as char).to_digit(16).ok_or_else(|| E::custom("a token hash is 64 hex digits"));
-            let bytes = text.as_bytes();
-            if bytes.len() != 64 {
-                return Err(E::custom("a token hash is 64 hex digits"));
-            }
             let mut out = [0u8; 32];
-            for (i, pair) in bytes.chunks_exact(2).enumerate() {
-                out[i] = (nibble(pair[0])? << 4 | nibble(pair[1])?) as u8;
-            }
+            hex::decode_to_slice(text, &mut out).map_err(|_| E::custom("a token hash is 64 hex digits"))?;
             Ok(out)
         }
     }

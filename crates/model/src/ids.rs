@@ -72,14 +72,29 @@ impl IdSet {
         self.0.binary_search(id).is_ok()
     }
 
-    /// True if the id was not in the set.
+    /// True if the id was not in the set. Ids coming in order (as when loading) are appended.
     pub fn insert(&mut self, id: GraphId) -> bool {
+        if self.0.last().is_none_or(|last| *last < id) {
+            self.0.push(id);
+            return true;
+        }
         match self.0.binary_search(&id) {
             Ok(_) => false,
             Err(i) => {
                 self.0.insert(i, id);
                 true
             }
+        }
+    }
+
+    /// True if the id was in the set.
+    pub fn remove(&mut self, id: &GraphId) -> bool {
+        match self.0.binary_search(id) {
+            Ok(i) => {
+                self.0.remove(i);
+                true
+            }
+            Err(_) => false,
         }
     }
 
@@ -116,12 +131,6 @@ impl<const N: usize> From<[GraphId; N]> for IdSet {
     }
 }
 
-impl FromIterator<GraphId> for IdSet {
-    fn from_iter<I: IntoIterator<Item = GraphId>>(iter: I) -> IdSet {
-        IdSet::from(iter.into_iter().collect::<Vec<_>>())
-    }
-}
-
 impl<'a> IntoIterator for &'a IdSet {
     type Item = &'a GraphId;
     type IntoIter = std::slice::Iter<'a, GraphId>;
@@ -155,6 +164,7 @@ mod tests {
         let mut set = IdSet::from([GraphId(30), GraphId(10), GraphId(30)]);
         assert!(set.insert(GraphId(20)));
         assert!(!set.insert(GraphId(10)));
+        assert!(set.insert(GraphId(40)) && set.remove(&GraphId(40)) && !set.remove(&GraphId(40)));
         assert_eq!(set.iter().map(|g| g.0).collect::<Vec<_>>(), [10, 20, 30]);
         assert_eq!(serde_json::to_string(&set).unwrap(), r#"["10","20","30"]"#);
         let back: IdSet = serde_json::from_str(r#"["30","10"]"#).unwrap();

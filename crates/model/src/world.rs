@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::entity::*;
-use crate::{FinancePermission, GraphId, Role, TaskSet};
+use crate::{FinancePermission, GraphId, IdSet, Role, TaskSet};
 
 /// The world's hash maps: keyed by ids and token hashes, hashed with foldhash (seeded per map),
 /// several times faster than SipHash on 8- and 32-byte keys.
@@ -120,7 +120,6 @@ pub struct World {
     /// Every person and system user: its business and the WABAs it is assigned. One lookup
     /// answers both while assigning, as when loading ten million assignments.
     holders: HashMap<GraphId, Holder>,
-    grant_count: usize,
     phone_numbers: BTreeMap<GraphId, PhoneNumber>,
     /// (waba, phone number) and (waba, template): each WABA's assets as one range.
     phone_numbers_by_waba: BTreeSet<(GraphId, GraphId)>,
@@ -182,22 +181,16 @@ impl World {
                 // Users are loaded before their assignments; one of an unknown user has no holder.
                 let Some(holder) = self.holders.get_mut(&a.user) else { return };
                 let grant = Grant { user: a.user, tasks: a.tasks, assigned_time: a.assigned_time };
-                if self.grants.entry(a.waba).or_default().insert(holder.business, grant) {
-                    self.grant_count += 1;
-                    insert_sorted(&mut holder.wabas, a.waba);
-                }
+                self.grants.entry(a.waba).or_default().insert(holder.business, grant);
+                holder.wabas.insert(a.waba);
             }
             Change::Unassign { waba, user } => {
                 let Some(holder) = self.holders.get_mut(&user) else { return };
+                holder.wabas.remove(&waba);
                 let Some(grants) = self.grants.get_mut(&waba) else { return };
-                if grants.remove(holder.business, user) {
-                    self.grant_count -= 1;
-                    if grants.0.is_empty() {
-                        self.grants.remove(&waba);
-                    }
-                    if let Ok(i) = holder.wabas.binary_search(&waba) {
-                        holder.wabas.remove(i);
-                    }
+                grants.remove(holder.business, user);
+                if grants.0.is_empty() {
+                    self.grants.remove(&waba);
                 }
             }
             Change::PhoneNumber(p) => {
@@ -364,7 +357,11 @@ impl World {
 
     /// The assignments of one user, in WABA-id order.
     pub fn assignments_of(&self, user: GraphId) -> impl Iterator<Item = Assignment> + '_ {
-        self.holders.get(&user).into_iter().flat_map(|h| &h.wabas).filter_map(move |waba| self.assignment(*waba, user))
+        self.holders
+            .get(&user)
+            .into_iter()
+            .flat_map(|h| h.wabas.iter())
+            .filter_map(move |waba| self.assignment(*waba, user))
     }
 
     pub fn phone_number(&self, id: GraphId) -> Option<&PhoneNumber> {
@@ -461,7 +458,7 @@ impl World {
             ("tokens", self.tokens.len()),
             ("wabas", self.wabas.len()),
             ("shares", self.shares.len()),
-            ("assignments", self.grant_count),
+            ("assignments", self.grants.values().map(WabaGrants::len).sum()),
             ("phone_numbers", self.phone_numbers.len()),
             ("templates", self.templates.len()),
             ("credit_lines", self.credit_lines.len()),
@@ -475,13 +472,12 @@ impl World {
 #[derive(Debug)]
 struct Holder {
     business: GraphId,
-    /// In id order.
-    wabas: Vec<GraphId>,
+    wabas: IdSet,
 }
 
 impl Holder {
     fn of(business: GraphId) -> Holder {
-        Holder { business, wabas: Vec::new() }
+        Holder { business, wabas: IdSet::default() }
     }
 }
 
@@ -513,8 +509,12 @@ impl WabaGrants {
         }
     }
 
-    /// Inserts or replaces; true if the user had no grant here.
-    fn insert(&mut self, business: GraphId, grant: Grant) -> bool {
+    fn len(&self) -> usize {
+        self.0.iter().map(|(_, grants)| grants.len()).sum()
+    }
+
+    /// Inserts or replaces the user's grant.
+    fn insert(&mut self, business: GraphId, grant: Grant) {
         let i = match self.0.binary_search_by_key(&business, |(b, _)| *b) {
             Ok(i) => i,
             Err(i) => {
@@ -526,39 +526,23 @@ impl WabaGrants {
         // Loading the store appends: rows come in user order.
         if grants.last().is_none_or(|last| last.user < grant.user) {
             grants.push(grant);
-            return true;
+            return;
         }
         match grants.binary_search_by_key(&grant.user, |g| g.user) {
-            Ok(j) => {
-                grants[j] = grant;
-                false
-            }
-            Err(j) => {
-                grants.insert(j, grant);
-                true
-            }
+            Ok(j) => grants[j] = grant,
+            Err(j) => grants.insert(j, grant),
         }
     }
 
-    /// True if the user had a grant here.
-    fn remove(&mut self, business: GraphId, user: GraphId) -> bool {
-        let Ok(i) = self.0.binary_search_by_key(&business, |(b, _)| *b) else { return false };
+    fn remove(&mut self, business: GraphId, user: GraphId) {
+        let Ok(i) = self.0.binary_search_by_key(&business, |(b, _)| *b) else { return };
         let grants = &mut self.0[i].1;
-        let Ok(j) = grants.binary_search_by_key(&user, |g| g.user) else { return false };
-        grants.remove(j);
+        if let Ok(j) = grants.binary_search_by_key(&user, |g| g.user) {
+            grants.remove(j);
+        }
         if grants.is_empty() {
             self.0.remove(i);
         }
-        true
-    }
-}
-
-/// Inserts into a sorted, duplicate-free vector (appending when in order, as when loading).
-fn insert_sorted(v: &mut Vec<GraphId>, id: GraphId) {
-    if v.last().is_none_or(|last| *last < id) {
-        v.push(id);
-    } else if let Err(i) = v.binary_search(&id) {
-        v.insert(i, id);
     }
 }
 
