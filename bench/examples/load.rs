@@ -9,9 +9,12 @@
 //! each scenario on both systems, and wabagate's share of the baseline's requests/s.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use wabagate_bench::{CONNECTIONS, Run, Server, THREADS, employee_with_task, free_port, wait_for, wait_for_file, wrk};
+use wabagate_bench::{
+    CONNECTIONS, Run, Server, THREADS, employee_with_task, free_port, on_server_cpus, placement, wait_for,
+    wait_for_file, wrk,
+};
 
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -80,7 +83,7 @@ fn main() {
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
     let _server = Server(
-        Command::new(&bin)
+        on_server_cpus(&bin)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
             .arg(data.path())
             .env("RUST_LOG", "warn")
@@ -149,7 +152,8 @@ end
     ];
 
     println!(
-        "Load: wrk -t{THREADS} -c{CONNECTIONS}, {seconds} s per run, best of {rounds} alternating rounds per system\n"
+        "Load: wrk -t{THREADS} -c{CONNECTIONS}, {seconds} s per run, best of {rounds} alternating rounds per system, {}\n",
+        placement()
     );
     println!("| scenario | system | requests/s | p50 | p99 | vs baseline |");
     println!("|---|---|---|---|---|---|");
@@ -171,7 +175,7 @@ end
             (r.status().as_u16(), headers, r.text().await.unwrap())
         });
         let bport = free_port();
-        let mut command = Command::new(std::env::current_exe().unwrap());
+        let mut command = on_server_cpus(std::env::current_exe().unwrap());
         command
             .env("WABAGATE_BENCH_BASELINE", "1")
             .env("WABAGATE_BENCH_PORT", bport.to_string())

@@ -60,9 +60,38 @@ fn parse_ms(s: &str) -> f64 {
     }
 }
 
+/// Whether the load generator and the servers run on CPUs of their own: wrk on CPU 0, servers on
+/// the others (with `taskset`, from util-linux). On by default with two CPUs or more, so the load
+/// generator does not preempt the server it measures (which shows as the scheduler's time slice
+/// in p99); `WABAGATE_BENCH_PIN=0` runs everything on every CPU.
+pub fn pinned() -> bool {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cpus >= 2 && std::env::var("WABAGATE_BENCH_PIN").map_or(true, |v| v != "0")
+}
+
+/// A command for `program`, on the servers' CPUs when [`pinned`].
+pub fn on_server_cpus(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    on_cpus(program, &format!("1-{}", std::thread::available_parallelism().map_or(1, |n| n.get()) - 1))
+}
+
+fn on_cpus(program: impl AsRef<std::ffi::OsStr>, cpus: &str) -> Command {
+    if pinned() {
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", cpus]).arg(program);
+        cmd
+    } else {
+        Command::new(program)
+    }
+}
+
+/// How the load runs, for a table's heading.
+pub fn placement() -> &'static str {
+    if pinned() { "wrk on CPU 0, servers on the other CPUs" } else { "wrk and servers on every CPU" }
+}
+
 /// Runs wrk against `url` (with a Lua script for writes) and reads its report.
 pub fn wrk(url: &str, seconds: u64, script: Option<&PathBuf>, args: &[String]) -> Run {
-    let mut cmd = Command::new("wrk");
+    let mut cmd = on_cpus("wrk", "0");
     cmd.args(["-t", THREADS, "-c", CONNECTIONS, "-d", &format!("{seconds}s"), "--latency"]);
     if let Some(s) = script {
         cmd.arg("-s").arg(s);

@@ -1,6 +1,7 @@
 //! `fields=` selection: `a,b{c,d},e`, with nesting, applied to rendered nodes.
 
 use model::GraphError;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -92,15 +93,12 @@ pub struct Node<'a> {
 
 impl Node<'_> {
     /// The node with the requested fields (or the defaults), always with its `id`.
-    pub fn select(self, fields: Option<&[Field]>) -> Result<Value, GraphError> {
-        let mut out = Map::new();
+    pub fn select(self, fields: Option<&[Field]>) -> Result<Selected<'_>, GraphError> {
+        let mut out = Selected(Vec::with_capacity(fields.map_or(self.defaults.len(), <[Field]>::len) + 1));
         match fields {
             None => {
                 for name in self.defaults {
-                    let v = (self.value)(name);
-                    if !v.is_null() {
-                        out.insert(name.to_string(), v);
-                    }
+                    out.push(name, (self.value)(name));
                 }
             }
             Some(fields) => {
@@ -108,20 +106,47 @@ impl Node<'_> {
                     if !self.known.contains(&f.name.as_str()) {
                         return Err(GraphError::nonexisting_field(&f.name, self.type_name));
                     }
-                    let v = (self.value)(&f.name);
-                    if !v.is_null() {
-                        out.insert(f.name.clone(), narrow(v, f.children.as_deref()));
+                    if !out.has(&f.name) {
+                        out.push(&f.name, narrow((self.value)(&f.name), f.children.as_deref()));
                     }
                 }
             }
         }
-        if !out.contains_key("id") {
-            let id = (self.value)("id");
-            if !id.is_null() {
-                out.insert("id".into(), id);
-            }
+        if !out.has("id") {
+            out.push("id", (self.value)("id"));
         }
-        Ok(Value::Object(out))
+        Ok(out)
+    }
+}
+
+/// A node's selected fields in the order asked, serialized as a JSON object straight from this
+/// list (a node has a few dozen fields at most, so finding one is a short scan).
+pub struct Selected<'f>(Vec<(&'f str, Value)>);
+
+impl<'f> Selected<'f> {
+    /// Adds a field; a `null` value is left out, as Graph does.
+    fn push(&mut self, name: &'f str, value: Value) {
+        if !value.is_null() {
+            self.0.push((name, value));
+        }
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(n, _)| *n == name)
+    }
+
+    pub fn answer(&self) -> Result<crate::Answer, GraphError> {
+        crate::Answer::json(self)
+    }
+}
+
+impl Serialize for Selected<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in &self.0 {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
     }
 }
 
@@ -181,6 +206,31 @@ mod tests {
         for bad in ["a{b", "a}b", "{b}", "a,,b{", "a;b"] {
             assert_eq!(parse(bad).map_err(|e| e.code), Err(100), "{bad}");
         }
+    }
+
+    fn node() -> Node<'static> {
+        Node {
+            type_name: "Thing",
+            known: &["id", "name", "note"],
+            defaults: &["name"],
+            value: Box::new(|f: &str| match f {
+                "id" => Value::from("7"),
+                "name" => Value::from("Seven"),
+                _ => Value::Null,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_selection_serializes_in_the_order_asked_once_per_field_without_nulls_and_with_its_id() {
+        let json = |fields: Option<&str>| {
+            let parsed = fields.map(|f| parse(f).unwrap());
+            serde_json::to_string(&node().select(parsed.as_deref()).unwrap()).unwrap()
+        };
+        assert_eq!(json(None), r#"{"name":"Seven","id":"7"}"#);
+        assert_eq!(json(Some("name,note,name")), r#"{"name":"Seven","id":"7"}"#);
+        assert_eq!(json(Some("id,name")), r#"{"id":"7","name":"Seven"}"#);
+        assert_eq!(node().select(Some(&parse("colour").unwrap())).map(|_| ()).unwrap_err().code, 100);
     }
 
     #[test]

@@ -158,9 +158,9 @@ async fn graph(State(state): State<GraphState>, req: Request<Body>) -> Response 
     let started = Instant::now();
     let (method, uri) = (req.method().clone(), req.uri().clone());
     match handle(&state, req).await {
-        Ok(body) => {
+        Ok(answer) => {
             tracing::debug!(method = %method, path = uri.path(), micros = started.elapsed().as_micros() as u64, "graph ok");
-            json_response(StatusCode::OK, &body)
+            answer.into_response(StatusCode::OK)
         }
         Err(e) => {
             let api = ApiError::from(e);
@@ -176,17 +176,45 @@ async fn graph(State(state): State<GraphState>, req: Request<Body>) -> Response 
 
 /// A JSON response, serialized into a buffer sized for a typical Graph answer.
 pub(crate) fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
-    let mut bytes = Vec::with_capacity(512);
-    match serde_json::to_writer(&mut bytes, body) {
-        Ok(()) => (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "a response could not be serialized");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
+    match Answer::json(body) {
+        Ok(answer) => answer.into_response(status),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 
-async fn handle(state: &GraphState, req: Request<Body>) -> Result<Value, GraphError> {
+/// A handler's answer, serialized: handlers serialize what they answer straight into the
+/// response's bytes (a page, a node, a typed struct) instead of building a `serde_json::Value`
+/// first, which costs a hashed map insertion per key.
+pub struct Answer(Vec<u8>);
+
+impl Answer {
+    /// Serializes an answer. wabagate's answers are strings, numbers, lists and maps with
+    /// string keys, which always serialize; a failure would be a bug, logged and answered as
+    /// Graph's unexpected error (code 2).
+    pub fn json(body: &impl serde::Serialize) -> Result<Self, GraphError> {
+        let mut bytes = Vec::with_capacity(512);
+        match serde_json::to_writer(&mut bytes, body) {
+            Ok(()) => Ok(Answer(bytes)),
+            Err(e) => {
+                tracing::error!(error = %e, "an answer could not be serialized");
+                Err(GraphError::transient())
+            }
+        }
+    }
+
+    fn into_response(self, status: StatusCode) -> Response {
+        (status, [(header::CONTENT_TYPE, "application/json")], self.0).into_response()
+    }
+}
+
+impl From<Value> for Answer {
+    fn from(value: Value) -> Self {
+        // A Value's keys are strings: serializing it cannot fail.
+        Answer(serde_json::to_vec(&value).unwrap_or_default())
+    }
+}
+
+async fn handle(state: &GraphState, req: Request<Body>) -> Result<Answer, GraphError> {
     let verb = verb(req.method()).ok_or_else(|| GraphError::unsupported(Verb::Get, req.uri().path()))?;
     // What the headers tell is read before the request is consumed for its body.
     let (host, https, bearer_token) =

@@ -4,8 +4,10 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use model::GraphError;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Value, json};
 
+use crate::Answer;
 use crate::params::{Params, parse_list_text};
 
 pub const DEFAULT_LIMIT: usize = 25;
@@ -52,26 +54,57 @@ pub fn wants_total(params: &Params) -> bool {
         .is_some_and(|items| items.iter().any(|i| i == "total_count" || i == "true" || i == "1"))
 }
 
+/// One page of an edge as Graph answers it, serialized straight from this struct.
+#[derive(Serialize)]
+pub struct Page<R> {
+    pub data: Vec<R>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paging: Option<Paging>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<Value>,
+}
+
+#[derive(Serialize)]
+pub struct Paging {
+    cursors: Cursors,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Cursors {
+    before: String,
+    after: String,
+}
+
+impl<R: Serialize> Page<R> {
+    pub fn answer(&self) -> Result<Answer, GraphError> {
+        Answer::json(self)
+    }
+}
+
 /// One page of `items`, which are sorted by their key, with links to the pages around it. Only
 /// the items of the page are rendered.
-pub fn page<T>(
+pub fn page<T, R>(
     items: Vec<(u64, T)>,
     params: &Params,
     links: &Links<'_>,
-    render: impl Fn(&T) -> Result<Value, GraphError>,
-) -> Result<Value, GraphError> {
+    render: impl Fn(&T) -> Result<R, GraphError>,
+) -> Result<Page<R>, GraphError> {
     page_by(&items, |(k, _)| *k, params, links, |(_, item)| render(item))
 }
 
 /// One page of a slice sorted by `key`: the cursor is found by binary search, and only the items
 /// of the page are rendered.
-pub fn page_by<T>(
+pub fn page_by<T, R>(
     items: &[T],
     key: impl Fn(&T) -> u64,
     params: &Params,
     links: &Links<'_>,
-    render: impl Fn(&T) -> Result<Value, GraphError>,
-) -> Result<Value, GraphError> {
+    render: impl Fn(&T) -> Result<R, GraphError>,
+) -> Result<Page<R>, GraphError> {
     let limit = limit(params)?;
     let total = items.len();
     let (start, end) = if let Some(after) = params.text("after").filter(|s| !s.is_empty()) {
@@ -86,23 +119,19 @@ pub fn page_by<T>(
         (0, limit.min(total))
     };
     let slice = &items[start..end];
-    let mut out = Map::new();
-    out.insert("data".into(), Value::Array(slice.iter().map(&render).collect::<Result<_, _>>()?));
-    if let (Some(first), Some(last)) = (slice.first().map(&key), slice.last().map(&key)) {
-        let mut paging = Map::new();
-        paging.insert("cursors".into(), json!({"before": encode_cursor(first), "after": encode_cursor(last)}));
-        if start > 0 {
-            paging.insert("previous".into(), Value::String(link(params, links, "before", first)));
-        }
-        if end < total {
-            paging.insert("next".into(), Value::String(link(params, links, "after", last)));
-        }
-        out.insert("paging".into(), Value::Object(paging));
-    }
-    if wants_total(params) {
-        out.insert("summary".into(), json!({"total_count": total}));
-    }
-    Ok(Value::Object(out))
+    let paging = match (slice.first().map(&key), slice.last().map(&key)) {
+        (Some(first), Some(last)) => Some(Paging {
+            cursors: Cursors { before: encode_cursor(first), after: encode_cursor(last) },
+            previous: (start > 0).then(|| link(params, links, "before", first)),
+            next: (end < total).then(|| link(params, links, "after", last)),
+        }),
+        _ => None,
+    };
+    Ok(Page {
+        data: slice.iter().map(&render).collect::<Result<_, _>>()?,
+        paging,
+        summary: wants_total(params).then(|| json!({"total_count": total})),
+    })
 }
 
 /// An absolute link to the page before or after `key`, with the original query parameters and
@@ -127,6 +156,16 @@ pub fn link(params: &Params, links: &Links<'_>, direction: &str, key: u64) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A page as its client sees it.
+    fn page(
+        items: Vec<(u64, Value)>,
+        params: &Params,
+        links: &Links<'_>,
+        render: impl Fn(&Value) -> Result<Value, GraphError>,
+    ) -> Result<Value, GraphError> {
+        Ok(serde_json::to_value(super::page(items, params, links, render)?).unwrap())
+    }
 
     fn items(n: u64) -> Vec<(u64, Value)> {
         (1..=n).map(|i| (i * 10, json!({"id": (i * 10).to_string()}))).collect()

@@ -2,17 +2,18 @@
 
 use model::rules::{self, Operation};
 use model::{GraphError, GraphId, Verb};
-use serde_json::{Value, json};
+use serde_json::json;
 use service::solutions::NewSolution;
 
 use super::no_such_edge;
+use crate::Answer;
 use crate::params::parse_tasks;
 use crate::{Ctx, paging, render};
 
 const EDGES: &[&str] = &["whatsapp_business_solution", "whatsapp_business_solutions"];
 
 /// An app: visible to the people and system users of the business that owns it, and to itself.
-pub async fn handle(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Value, GraphError> {
+pub async fn handle(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Answer, GraphError> {
     {
         let world = ctx.service.world();
         let a = world.app(id).ok_or_else(|| GraphError::unknown_object(ctx.verb, id))?;
@@ -24,7 +25,7 @@ pub async fn handle(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Va
             return Err(GraphError::unknown_object(ctx.verb, id));
         }
         if let (Verb::Get, None) = (ctx.verb, edge) {
-            return render::app(&world, a).select(ctx.fields());
+            return render::app(&world, a).select(ctx.fields())?.answer();
         }
     }
     match (ctx.verb, edge) {
@@ -35,7 +36,7 @@ pub async fn handle(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Va
     }
 }
 
-async fn create_solution(ctx: &Ctx<'_>, app: GraphId) -> Result<Value, GraphError> {
+async fn create_solution(ctx: &Ctx<'_>, app: GraphId) -> Result<Answer, GraphError> {
     let acting = *ctx.acting()?;
     let list = |name: &str| -> Result<_, GraphError> {
         let items = ctx.params.list(name)?.ok_or_else(|| GraphError::missing_param(name))?;
@@ -49,11 +50,11 @@ async fn create_solution(ctx: &Ctx<'_>, app: GraphId) -> Result<Value, GraphErro
         partner_permissions: list("partner_permissions")?,
     };
     let id = ctx.service.create_solution(&acting, req).await?;
-    Ok(json!({"solution_id": id}))
+    Ok(Answer::from(json!({"solution_id": id})))
 }
 
 /// The solutions the app owns (`role=OWNER`) or is the partner of (`role=PARTNER`); both without a role.
-fn list_solutions(ctx: &Ctx<'_>, app: GraphId) -> Result<Value, GraphError> {
+fn list_solutions(ctx: &Ctx<'_>, app: GraphId) -> Result<Answer, GraphError> {
     let acting = ctx.acting()?;
     let world = ctx.service.world();
     let business = world.app(app).map(|a| a.business).expect("dispatched by kind");
@@ -70,5 +71,5 @@ fn list_solutions(ctx: &Ctx<'_>, app: GraphId) -> Result<Value, GraphError> {
         .filter(|s| (owner && s.owner_app == app) || (partner && s.partner_app == app))
         .map(|s| (s.id.0, s))
         .collect();
-    paging::page(items, &ctx.params, &ctx.links(), |s| render::solution(&world, s).select(ctx.fields()))
+    paging::page(items, &ctx.params, &ctx.links(), |s| render::solution(&world, s).select(ctx.fields()))?.answer()
 }

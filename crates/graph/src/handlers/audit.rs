@@ -3,13 +3,14 @@
 
 use model::rules::{self, Operation};
 use model::{GraphError, Verb};
-use serde_json::{Value, json};
+use serde_json::json;
 use store::AuditQuery;
 
+use crate::Answer;
 use crate::Ctx;
 use crate::paging::{self, DEFAULT_LIMIT, MAX_LIMIT};
 
-pub async fn list(ctx: &Ctx<'_>) -> Result<Value, GraphError> {
+pub async fn list(ctx: &Ctx<'_>) -> Result<Answer, GraphError> {
     if ctx.verb != Verb::Get {
         return Err(GraphError::unsupported(ctx.verb, "_wabagate/audit"));
     }
@@ -55,5 +56,5 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Value, GraphError> {
         }
         out["paging"] = paging;
     }
-    Ok(out)
+    Ok(Answer::from(out))
 }

@@ -4,21 +4,22 @@ use std::borrow::Cow;
 
 use model::rules::{self, Operation};
 use model::{GraphError, GraphId, ROLE_PARAMS, Verb};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{no_such_edge, success};
+use crate::Answer;
 use crate::{Ctx, paging, render};
 
 const EDGES: &[&str] =
     &["system_users", "owned_whatsapp_business_accounts", "client_whatsapp_business_accounts", "extendedcredits"];
 
-pub async fn handle(ctx: &mut Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Value, GraphError> {
+pub async fn handle(ctx: &mut Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Answer, GraphError> {
     match (ctx.verb, edge) {
         (Verb::Get, None) => {
             let acting = ctx.acting()?;
             let world = ctx.service.world();
             rules::authorize_business(&world, &acting.caller, Verb::Get, Operation::ReadBusiness, id, id, None)?;
-            render::business(world.business(id).expect("authorized business exists")).select(ctx.fields())
+            render::business(world.business(id).expect("authorized business exists")).select(ctx.fields())?.answer()
         }
         (Verb::Get, Some("system_users")) => list_system_users(ctx, id),
         (Verb::Post, Some("system_users")) => create_or_rename(ctx, id).await,
@@ -30,7 +31,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, id: GraphId, edge: Option<&str>) -> Resul
     }
 }
 
-fn list_system_users(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
+fn list_system_users(ctx: &Ctx<'_>, id: GraphId) -> Result<Answer, GraphError> {
     let acting = ctx.acting()?;
     let world = ctx.service.world();
     let access =
@@ -38,7 +39,8 @@ fn list_system_users(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
     let items = world.system_users_of(access.business()).map(|su| (su.id.0, su)).collect();
     paging::page(items, &ctx.params, &ctx.links(), |su| {
         render::system_user(&world, su, render::SYSTEM_USER_LIST_DEFAULTS).select(ctx.fields())
-    })
+    })?
+    .answer()
 }
 
 /// Meta takes fifteen role names on create; each becomes ADMIN or EMPLOYEE.
@@ -54,7 +56,7 @@ fn parse_role(value: Option<String>) -> Result<(model::Role, Option<model::Finan
         })
 }
 
-async fn create_or_rename(ctx: &Ctx<'_>, business: GraphId) -> Result<Value, GraphError> {
+async fn create_or_rename(ctx: &Ctx<'_>, business: GraphId) -> Result<Answer, GraphError> {
     let acting = *ctx.acting()?;
     if let Some(system_user) = ctx.params.id("system_user_id")? {
         let name = ctx.params.required("name")?;
@@ -64,11 +66,11 @@ async fn create_or_rename(ctx: &Ctx<'_>, business: GraphId) -> Result<Value, Gra
     let name = ctx.params.required("name")?;
     let (role, finance) = parse_role(ctx.params.text("role").map(Cow::into_owned))?;
     let id = ctx.service.create_system_user(&acting, business, &name, role, finance).await?;
-    Ok(json!({"id": id}))
+    Ok(Answer::from(json!({"id": id})))
 }
 
 /// Owned or client WABAs, narrowed to those the caller holds a task on.
-fn list_wabas(ctx: &Ctx<'_>, id: GraphId, owned: bool) -> Result<Value, GraphError> {
+fn list_wabas(ctx: &Ctx<'_>, id: GraphId, owned: bool) -> Result<Answer, GraphError> {
     let acting = ctx.acting()?;
     let world = ctx.service.world();
     let access = rules::authorize_business(&world, &acting.caller, Verb::Get, Operation::ListWabas, id, id, None)?;
@@ -82,5 +84,6 @@ fn list_wabas(ctx: &Ctx<'_>, id: GraphId, owned: bool) -> Result<Value, GraphErr
         .collect();
     paging::page(items, &ctx.params, &ctx.links(), |w| {
         render::waba(&world, w, business, None, render::WABA_DEFAULTS).select(ctx.fields())
-    })
+    })?
+    .answer()
 }

@@ -2,9 +2,10 @@
 
 use model::rules::{self, Operation};
 use model::{GraphError, GraphId, Verb};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{no_such_edge, success};
+use crate::Answer;
 use crate::{Ctx, paging, render};
 
 /// The credit line's business must be the caller's; a member may read it.
@@ -15,27 +16,27 @@ fn read_access(ctx: &Ctx<'_>, business: GraphId, object: GraphId) -> Result<(), 
     Ok(())
 }
 
-pub async fn credit_line(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Value, GraphError> {
+pub async fn credit_line(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Answer, GraphError> {
     match (ctx.verb, edge) {
         (Verb::Get, None) => {
             let business = ctx.service.world().credit_line(id).map(|c| c.business).expect("dispatched by kind");
             read_access(ctx, business, id)?;
             let world = ctx.service.world();
-            render::credit_line(&world, world.credit_line(id).expect("exists")).select(ctx.fields())
+            render::credit_line(&world, world.credit_line(id).expect("exists")).select(ctx.fields())?.answer()
         }
         (Verb::Post, Some("whatsapp_credit_sharing_and_attach")) => {
             let acting = *ctx.acting()?;
             let waba = ctx.params.required_id("waba_id")?;
             let currency = ctx.params.required("waba_currency")?;
             let allocation = ctx.service.share_credit(&acting, id, waba, currency.trim()).await?;
-            Ok(json!({"allocation_config_id": allocation.id, "waba_id": allocation.waba}))
+            Ok(Answer::from(json!({"allocation_config_id": allocation.id, "waba_id": allocation.waba})))
         }
         (_, None) => Err(GraphError::unknown_object(ctx.verb, id)),
         (_, Some(edge)) => Err(no_such_edge(ctx, id, edge, "ExtendedCredit", &["whatsapp_credit_sharing_and_attach"])),
     }
 }
 
-pub async fn allocation(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Value, GraphError> {
+pub async fn allocation(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Answer, GraphError> {
     match (ctx.verb, edge) {
         (Verb::Get, None) => {
             let business = {
@@ -45,7 +46,7 @@ pub async fn allocation(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Resul
             };
             read_access(ctx, business.ok_or_else(|| GraphError::unknown_object(Verb::Get, id))?, id)?;
             let world = ctx.service.world();
-            render::allocation(&world, world.allocation(id).expect("exists")).select(ctx.fields())
+            render::allocation(&world, world.allocation(id).expect("exists")).select(ctx.fields())?.answer()
         }
         (Verb::Delete, None) => {
             let acting = *ctx.acting()?;
@@ -58,9 +59,9 @@ pub async fn allocation(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Resul
 }
 
 /// `GET /{business}/extendedcredits`.
-pub fn list(ctx: &Ctx<'_>, business: GraphId) -> Result<Value, GraphError> {
+pub fn list(ctx: &Ctx<'_>, business: GraphId) -> Result<Answer, GraphError> {
     read_access(ctx, business, business)?;
     let world = ctx.service.world();
     let items = world.credit_lines_of(business).map(|c| (c.id.0, c)).collect();
-    paging::page(items, &ctx.params, &ctx.links(), |c| render::credit_line(&world, c).select(ctx.fields()))
+    paging::page(items, &ctx.params, &ctx.links(), |c| render::credit_line(&world, c).select(ctx.fields()))?.answer()
 }

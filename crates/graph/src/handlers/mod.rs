@@ -12,16 +12,17 @@ mod tokens;
 mod waba;
 
 use model::{GraphError, GraphId, Kind, Verb};
-use serde_json::{Value, json};
+use serde_json::json;
 
+use crate::Answer;
 use crate::Ctx;
 use crate::render;
 
-pub fn success() -> Value {
-    json!({"success": true})
+pub fn success() -> Answer {
+    Answer::from(json!({"success": true}))
 }
 
-pub async fn dispatch(ctx: &mut Ctx<'_>, route: &[&str]) -> Result<Value, GraphError> {
+pub async fn dispatch(ctx: &mut Ctx<'_>, route: &[&str]) -> Result<Answer, GraphError> {
     match route {
         ["debug_token"] => tokens::debug_token(ctx),
         ["oauth", "access_token"] => tokens::exchange(ctx).await,
@@ -34,7 +35,7 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, route: &[&str]) -> Result<Value, GraphE
     }
 }
 
-async fn node_or_edge(ctx: &mut Ctx<'_>, node: &str, edge: Option<&str>) -> Result<Value, GraphError> {
+async fn node_or_edge(ctx: &mut Ctx<'_>, node: &str, edge: Option<&str>) -> Result<Answer, GraphError> {
     let id = if node == "me" {
         ctx.acting()?.principal().id
     } else {
@@ -67,7 +68,7 @@ pub fn no_such_edge(ctx: &Ctx<'_>, id: GraphId, edge: &str, type_name: &str, edg
 }
 
 /// A person (business user): visible to the people and system users of its business.
-fn person(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Value, GraphError> {
+fn person(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Answer, GraphError> {
     let acting = ctx.acting()?;
     let world = ctx.service.world();
     let p = world.person(id).ok_or_else(|| GraphError::unknown_object(ctx.verb, id))?;
@@ -75,7 +76,7 @@ fn person(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Value, Graph
         return Err(GraphError::unknown_object(ctx.verb, id));
     }
     match (ctx.verb, edge) {
-        (Verb::Get, None) => render::person(&world, p).select(ctx.fields()),
+        (Verb::Get, None) => render::person(&world, p).select(ctx.fields())?.answer(),
         (_, None) => Err(GraphError::unknown_object(ctx.verb, id)),
         (_, Some(edge)) => Err(no_such_edge(ctx, id, edge, "BusinessUser", &[])),
     }

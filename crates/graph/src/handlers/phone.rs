@@ -2,15 +2,16 @@
 
 use model::rules::Operation;
 use model::{GraphError, GraphId, Verb};
-use serde_json::{Value, json};
+use serde_json::json;
 use service::Service;
 
 use super::{no_such_edge, success};
+use crate::Answer;
 use crate::{Ctx, render};
 
 const EDGES: &[&str] = &["register", "deregister", "request_code", "verify_code", "messages"];
 
-pub async fn handle(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Value, GraphError> {
+pub async fn handle(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Answer, GraphError> {
     match (ctx.verb, edge) {
         (Verb::Get, None) => {
             let acting = ctx.acting()?;
@@ -18,7 +19,7 @@ pub async fn handle(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Va
             let (p, _) = Service::phone_access(&world, acting, Verb::Get, Operation::ReadPhoneNumbers, id)?;
             let mut node = render::phone_number(&p);
             node.defaults = render::PHONE_NODE_DEFAULTS;
-            node.select(ctx.fields())
+            node.select(ctx.fields())?.answer()
         }
         (_, None) => Err(GraphError::unknown_object(ctx.verb, id)),
         (Verb::Post, Some("register")) => {
@@ -53,11 +54,11 @@ pub async fn handle(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Va
             if sent.is_template {
                 message["message_status"] = json!("accepted");
             }
-            Ok(json!({
+            Ok(Answer::from(json!({
                 "messaging_product": "whatsapp",
                 "contacts": [{"input": sent.input, "wa_id": sent.wa_id}],
                 "messages": [message],
-            }))
+            })))
         }
         (_, Some(edge)) => Err(no_such_edge(ctx, id, edge, "WhatsAppBusinessPhoneNumber", EDGES)),
     }

@@ -2,17 +2,17 @@
 
 use model::rules::{self, Operation};
 use model::{GraphError, GraphId, Verb};
-use serde_json::Value;
 use service::Service;
 use service::solutions::SolutionAction;
 
 use super::{no_such_edge, success};
+use crate::Answer;
 use crate::{Ctx, render};
 
 const EDGES: &[&str] =
     &["accept", "reject", "send_deactivation_request", "accept_deactivation_request", "reject_deactivation_request"];
 
-pub async fn handle(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Value, GraphError> {
+pub async fn handle(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Answer, GraphError> {
     match (ctx.verb, edge) {
         (Verb::Get, None) => {
             let acting = ctx.acting()?;
@@ -24,7 +24,7 @@ pub async fn handle(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Va
                 return Err(GraphError::unknown_object(Verb::Get, id));
             }
             rules::authorize_business(&world, &acting.caller, Verb::Get, Operation::ReadSolutions, business, id, None)?;
-            render::solution(&world, s).select(ctx.fields())
+            render::solution(&world, s).select(ctx.fields())?.answer()
         }
         (Verb::Post, Some(edge)) if SolutionAction::parse(edge).is_some() => {
             let acting = *ctx.acting()?;

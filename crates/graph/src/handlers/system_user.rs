@@ -4,16 +4,17 @@ use std::borrow::Cow;
 
 use model::rules::{self, Operation};
 use model::{GraphError, GraphId, ScopeSet, Verb};
-use serde_json::{Value, json};
+use serde_json::json;
 use service::{MintProof, MintRequest};
 
 use super::{no_such_edge, success};
+use crate::Answer;
 use crate::params::parse_scopes;
 use crate::{Ctx, paging, render};
 
 const EDGES: &[&str] = &["applications", "access_tokens", "assigned_whatsapp_business_accounts"];
 
-pub async fn handle(ctx: &mut Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Value, GraphError> {
+pub async fn handle(ctx: &mut Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Answer, GraphError> {
     match (ctx.verb, edge) {
         (Verb::Get, None) => {
             let acting = ctx.acting()?;
@@ -31,7 +32,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, id: GraphId, edge: Option<&str>) -> Resul
                     None,
                 )?;
             }
-            render::system_user(&world, su, render::SYSTEM_USER_DEFAULTS).select(ctx.fields())
+            render::system_user(&world, su, render::SYSTEM_USER_DEFAULTS).select(ctx.fields())?.answer()
         }
         // System users cannot be deleted, as at Meta: the node has no DELETE.
         (_, None) => Err(GraphError::unknown_object(ctx.verb, id)),
@@ -52,7 +53,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, id: GraphId, edge: Option<&str>) -> Resul
     }
 }
 
-async fn mint(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
+async fn mint(ctx: &Ctx<'_>, id: GraphId) -> Result<Answer, GraphError> {
     let acting = *ctx.acting()?;
     let app = ctx.params.required_id("business_app")?;
     let scopes = match ctx.params.list("scope")? {
@@ -70,11 +71,11 @@ async fn mint(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
         },
     };
     let token = ctx.service.mint_token(&acting, req).await?;
-    Ok(json!({"access_token": token}))
+    Ok(Answer::from(json!({"access_token": token})))
 }
 
 /// The WABAs a system user is assigned, with its tasks on each, narrowed to what the caller sees.
-fn assigned_wabas(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
+fn assigned_wabas(ctx: &Ctx<'_>, id: GraphId) -> Result<Answer, GraphError> {
     let acting = ctx.acting()?;
     let world = ctx.service.world();
     let su = world.system_user(id).expect("dispatched by kind");
@@ -91,5 +92,6 @@ fn assigned_wabas(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
         .collect();
     paging::page(items, &ctx.params, &ctx.links(), |(a, w)| {
         render::waba(&world, w, su.business, Some(json!(a.tasks)), render::ASSIGNED_WABA_DEFAULTS).select(ctx.fields())
-    })
+    })?
+    .answer()
 }

@@ -4,19 +4,19 @@ use std::borrow::Cow;
 
 use model::rules::Operation;
 use model::{GraphError, GraphId, Verb};
-use serde_json::Value;
 use service::Service;
 
 use super::{no_such_edge, success};
+use crate::Answer;
 use crate::{Ctx, render};
 
-pub async fn handle(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Value, GraphError> {
+pub async fn handle(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Answer, GraphError> {
     match (ctx.verb, edge) {
         (Verb::Get, None) => {
             let acting = ctx.acting()?;
             let world = ctx.service.world();
             let t = Service::template_access(&world, acting, Verb::Get, Operation::ReadTemplates, id)?;
-            render::template(&t).select(ctx.fields())
+            render::template(&t).select(ctx.fields())?.answer()
         }
         (Verb::Post, None) => {
             let acting = *ctx.acting()?;
@@ -33,7 +33,7 @@ pub async fn handle(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Va
 
 /// `POST /_wabagate/templates/{id}/review` with `status` APPROVED or REJECTED (and a `reason`):
 /// the manual review. Not a Graph endpoint.
-pub async fn review(ctx: &Ctx<'_>, id: &str) -> Result<Value, GraphError> {
+pub async fn review(ctx: &Ctx<'_>, id: &str) -> Result<Answer, GraphError> {
     if ctx.verb != Verb::Post {
         return Err(GraphError::unsupported(ctx.verb, id));
     }

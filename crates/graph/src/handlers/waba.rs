@@ -9,12 +9,13 @@ use serde_json::{Value, json};
 use service::whatsapp::{NewTemplate, TemplateSelector};
 
 use super::{no_such_edge, success};
+use crate::Answer;
 use crate::params::parse_tasks;
 use crate::{Ctx, paging, render};
 
 const EDGES: &[&str] = &["assigned_users", "phone_numbers", "message_templates", "subscribed_apps", "solutions"];
 
-pub async fn handle(ctx: &mut Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Value, GraphError> {
+pub async fn handle(ctx: &mut Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Answer, GraphError> {
     match (ctx.verb, edge) {
         (Verb::Get, None) => read(ctx, id),
         (Verb::Post, None) => {
@@ -61,7 +62,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, id: GraphId, edge: Option<&str>) -> Resul
 }
 
 /// The WABA node. Analytics fields need VIEW_COST or VIEW_INSIGHTS besides access to the WABA.
-fn read(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
+fn read(ctx: &Ctx<'_>, id: GraphId) -> Result<Answer, GraphError> {
     let acting = ctx.acting()?;
     let world = ctx.service.world();
     rules::authorize_waba(&world, &acting.caller, Verb::Get, Operation::ReadWaba, id)?;
@@ -73,7 +74,7 @@ fn read(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
         }
     }
     let w = world.waba(id).expect("authorized WABA exists");
-    render::waba(&world, w, acting.principal().business, None, render::WABA_DEFAULTS).select(ctx.fields())
+    render::waba(&world, w, acting.principal().business, None, render::WABA_DEFAULTS).select(ctx.fields())?.answer()
 }
 
 /// The app of the caller's token: subscriptions are made by the app that calls.
@@ -88,7 +89,7 @@ fn caller_app(ctx: &Ctx<'_>) -> Result<(service::Acting, GraphId), GraphError> {
 
 /// The users of `business` assigned to the WABA, with their tasks as assigned. A caller lists
 /// its own business's users.
-fn assigned_users(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
+fn assigned_users(ctx: &Ctx<'_>, id: GraphId) -> Result<Answer, GraphError> {
     let acting = ctx.acting()?;
     let world = ctx.service.world();
     let access = rules::authorize_waba(&world, &acting.caller, Verb::Get, Operation::ReadAssignedUsers, id)?;
@@ -110,15 +111,16 @@ fn assigned_users(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
         &ctx.params,
         &ctx.links(),
         |g| render::assigned_user(&world, &g.on(waba)).select(ctx.fields()),
-    )
+    )?
+    .answer()
 }
 
-fn phone_numbers(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
+fn phone_numbers(ctx: &Ctx<'_>, id: GraphId) -> Result<Answer, GraphError> {
     let acting = ctx.acting()?;
     let world = ctx.service.world();
     let access = rules::authorize_waba(&world, &acting.caller, Verb::Get, Operation::ReadPhoneNumbers, id)?;
     let items = world.phone_numbers_of(access.waba()).map(|p| (p.id.0, p)).collect();
-    paging::page(items, &ctx.params, &ctx.links(), |p| render::phone_number(p).select(ctx.fields()))
+    paging::page(items, &ctx.params, &ctx.links(), |p| render::phone_number(p).select(ctx.fields()))?.answer()
 }
 
 /// A list filter given as one value or a list (`status=APPROVED` or `status=["APPROVED"]`).
@@ -128,7 +130,7 @@ fn filter(ctx: &Ctx<'_>, name: &str) -> Result<Option<Vec<String>>, GraphError> 
 
 /// Templates, filtered by name (substring), status, category and language, with the summary
 /// counters clients ask for.
-fn templates(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
+fn templates(ctx: &Ctx<'_>, id: GraphId) -> Result<Answer, GraphError> {
     let acting = ctx.acting()?;
     let world = ctx.service.world();
     let access = rules::authorize_waba(&world, &acting.caller, Verb::Get, Operation::ReadTemplates, id)?;
@@ -148,14 +150,14 @@ fn templates(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
     let mut page = paging::page(items, &ctx.params, &ctx.links(), |t| render::template(t).select(ctx.fields()))?;
     // Asked for any summary, the template edge gives all its counters (pywa needs all four).
     if ctx.params.text("summary").is_some_and(|s| !s.trim().is_empty()) {
-        page["summary"] = json!({
+        page.summary = Some(json!({
             "total_count": all.len(),
             "message_template_count": all.len(),
             "message_template_limit": model::template::MAX_TEMPLATES_PER_WABA,
             "are_translations_complete": true,
-        });
+        }));
     }
-    Ok(page)
+    page.answer()
 }
 
 /// `components` as a JSON value: clients send a real array (JSON bodies) or its JSON text (forms).
@@ -167,7 +169,7 @@ pub fn components(ctx: &Ctx<'_>) -> Result<Option<Value>, GraphError> {
     }
 }
 
-async fn create_template(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
+async fn create_template(ctx: &Ctx<'_>, id: GraphId) -> Result<Answer, GraphError> {
     let acting = *ctx.acting()?;
     let t = NewTemplate {
         name: ctx.params.required("name")?,
@@ -177,10 +179,10 @@ async fn create_template(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError
         parameter_format: ctx.params.text("parameter_format").map(Cow::into_owned),
     };
     let created = ctx.service.create_template(&acting, id, t).await?;
-    Ok(json!({"id": created.id, "status": created.status, "category": created.category}))
+    Ok(Answer::from(json!({"id": created.id, "status": created.status, "category": created.category})))
 }
 
-async fn delete_templates(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
+async fn delete_templates(ctx: &Ctx<'_>, id: GraphId) -> Result<Answer, GraphError> {
     let acting = *ctx.acting()?;
     let name = ctx.params.text("name").filter(|n| !n.is_empty()).map(Cow::into_owned);
     let selector = if let Some(hsm) = ctx.params.id("hsm_id")? {
@@ -201,18 +203,18 @@ async fn delete_templates(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphErro
     Ok(success())
 }
 
-fn subscribed_apps(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
+fn subscribed_apps(ctx: &Ctx<'_>, id: GraphId) -> Result<Answer, GraphError> {
     let acting = ctx.acting()?;
     let world = ctx.service.world();
     let access = rules::authorize_waba(&world, &acting.caller, Verb::Get, Operation::ReadSubscribedApps, id)?;
     let items = world.subscribed_apps_of(access.waba()).map(|s| (s.app.0, s)).collect();
-    paging::page(items, &ctx.params, &ctx.links(), |s| render::subscribed_app(&world, s).select(ctx.fields()))
+    paging::page(items, &ctx.params, &ctx.links(), |s| render::subscribed_app(&world, s).select(ctx.fields()))?.answer()
 }
 
-fn solutions(ctx: &Ctx<'_>, id: GraphId) -> Result<Value, GraphError> {
+fn solutions(ctx: &Ctx<'_>, id: GraphId) -> Result<Answer, GraphError> {
     let acting = ctx.acting()?;
     let world = ctx.service.world();
     let access = rules::authorize_waba(&world, &acting.caller, Verb::Get, Operation::ReadWaba, id)?;
     let items = world.solutions_of(access.waba()).map(|s| (s.id.0, s)).collect();
-    paging::page(items, &ctx.params, &ctx.links(), |s| render::solution(&world, s).select(ctx.fields()))
+    paging::page(items, &ctx.params, &ctx.links(), |s| render::solution(&world, s).select(ctx.fields()))?.answer()
 }
