@@ -28,8 +28,11 @@ use crate::fields::Field;
 use crate::paging::Links;
 use crate::params::Params;
 
-/// Largest request body accepted.
+/// Largest request body accepted; a larger one is answered 413 (docs/operations.md, Limits).
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// How long a request body may take to arrive once its headers have; a slower one is answered 408.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct GraphState {
@@ -121,37 +124,62 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 }
 
 async fn read_params(req: Request<Body>, verb: Verb) -> Result<Params, GraphError> {
-    let mut params = Params::from_query(req.uri().query().unwrap_or(""));
+    let query = req.uri().query().unwrap_or("");
+    params::check_utf8(query.as_bytes())?;
+    let mut params = Params::from_query(query);
     // Bodies of GET and DELETE are ignored, as Graph does (the Node SDK sends `{}` there).
     if verb != Verb::Post {
         return Ok(params);
     }
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(GraphError::body_too_large(MAX_BODY_BYTES));
+    }
+    tokio::time::timeout(BODY_TIMEOUT, read_body(req, &mut params))
+        .await
+        .map_err(|_| GraphError::body_timeout(BODY_TIMEOUT.as_secs()))??;
+    Ok(params)
+}
+
+/// Adds the parameters of a POST body: multipart, JSON or URL-encoded form.
+async fn read_body(req: Request<Body>, params: &mut Params) -> Result<(), GraphError> {
     let content_type =
         req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
     if content_type.starts_with("multipart/form-data") {
+        let unreadable = |e: axum::extract::multipart::MultipartError| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                GraphError::body_too_large(MAX_BODY_BYTES)
+            } else {
+                GraphError::invalid_param(format!("The multipart body cannot be read: {}", e.body_text()))
+            }
+        };
         let mut multipart = Multipart::from_request(req, &())
             .await
             .map_err(|e| GraphError::invalid_param(format!("The multipart body cannot be read: {}", e.body_text())))?;
-        while let Some(field) = multipart
-            .next_field()
-            .await
-            .map_err(|e| GraphError::invalid_param(format!("The multipart body cannot be read: {}", e.body_text())))?
-        {
+        while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
             let Some(name) = field.name().map(str::to_string) else { continue };
-            let text = field.text().await.map_err(|e| GraphError::invalid_param(e.body_text()))?;
+            let text = field.text().await.map_err(unreadable)?;
             params.add_text(name, text);
         }
-        return Ok(params);
+        return Ok(());
     }
-    let body = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
-        .await
-        .map_err(|_| GraphError::invalid_param(format!("The request body is larger than {MAX_BODY_BYTES} bytes")))?;
+    let body = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await.map_err(|e| {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(c) = cause {
+            if c.is::<http_body_util::LengthLimitError>() {
+                return GraphError::body_too_large(MAX_BODY_BYTES);
+            }
+            cause = c.source();
+        }
+        GraphError::invalid_param(format!("The request body could not be read: {e}"))
+    })?;
     if content_type.starts_with("application/json") {
-        params.add_json(&body)?;
+        params.add_json(&body)
     } else {
+        params::check_utf8(&body)?;
         params.add_form(&body);
+        Ok(())
     }
-    Ok(params)
 }
 
 async fn graph(State(state): State<GraphState>, req: Request<Body>) -> Response {

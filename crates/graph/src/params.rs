@@ -22,6 +22,17 @@ pub struct Params {
     query: String,
 }
 
+/// Refuses URL-encoded text (a query string, a form body) whose decoded names or values are not
+/// UTF-8, instead of reading them with replacement characters.
+pub fn check_utf8(encoded: &[u8]) -> Result<(), GraphError> {
+    for part in encoded.split(|&b| b == b'&' || b == b'=') {
+        if percent_encoding::percent_decode(part).decode_utf8().is_err() {
+            return Err(GraphError::invalid_param("Parameters must be UTF-8 text"));
+        }
+    }
+    Ok(())
+}
+
 impl Params {
     pub fn from_query(query: &str) -> Params {
         let mut params = Params { values: BTreeMap::new(), query: query.to_string() };

@@ -187,6 +187,16 @@ impl GraphError {
         Self::new(403, 200, None, OAUTH, message)
     }
 
+    /// 100 with HTTP 413: a request body over the size limit (docs/operations.md, Limits).
+    pub fn body_too_large(limit: usize) -> Self {
+        Self::new(413, 100, None, OAUTH, format!("(#100) The request body is larger than {limit} bytes"))
+    }
+
+    /// 100 with HTTP 408: a request body that did not arrive within the time limit.
+    pub fn body_timeout(seconds: u64) -> Self {
+        Self::new(408, 100, None, OAUTH, format!("(#100) The request body did not arrive within {seconds} seconds"))
+    }
+
     /// 3962: a scope name that is not a permission a system-user token can carry.
     pub fn invalid_scope() -> Self {
         Self::new(400, 3962, None, OAUTH, "Provided permission is not valid. Check your spelling and syntax.".into())
@@ -363,6 +373,8 @@ impl GraphError {
             ("nonexisting_field", Self::nonexisting_field("{field}", "{type}")),
             ("missing_param", Self::missing_param("{name}")),
             ("invalid_param", Self::invalid_param("{detail}")),
+            ("body_too_large", Self::body_too_large(2_097_152)),
+            ("body_timeout", Self::body_timeout(30)),
             ("permission", Self::permission(None)),
             ("invalid_scope", Self::invalid_scope()),
             ("app_mismatch", Self::app_mismatch()),

@@ -318,7 +318,7 @@ pub fn appsecret_proof(app_secret: &str, token: &str) -> String {
 }
 
 /// A fresh schema in the PostgreSQL database named by [`DATABASE_ENV`], if it is set.
-fn fresh_database() -> Option<String> {
+pub fn fresh_database() -> Option<String> {
     let base = std::env::var(DATABASE_ENV).ok().filter(|u| !u.is_empty())?;
     let schema = format!("wabagate_test_{:016x}", rand_u64());
     let sep = if base.contains('?') { '&' } else { '?' };
@@ -326,7 +326,15 @@ fn fresh_database() -> Option<String> {
     Some(format!("{base}{sep}schema={schema}&application_name={schema}"))
 }
 
-fn rand_u64() -> u64 {
+/// Drops the schema [`fresh_database`] made.
+pub async fn drop_database(url: &str) {
+    if let Err(e) = store::PgStore::drop_schema(url).await {
+        eprintln!("could not drop the test schema of {url}: {e}");
+    }
+}
+
+/// A random number, from the standard library's randomly keyed hasher and the time.
+pub fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));

@@ -2,6 +2,7 @@
 //! write bootstrap.json, and serve the Graph API. The binary and the testkit both start here.
 
 pub mod copy;
+pub mod http;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -164,14 +165,10 @@ pub async fn start_with_store(cfg: ServeConfig, store: Arc<dyn Store>) -> Result
                 }
             })
         });
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "the server stopped with an error");
-        }
+        http::serve(listener, app, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await;
         let _ = flush.await;
         if let Some(follow) = follow {
             let _ = follow.await;

@@ -9,6 +9,7 @@ mod credit;
 mod docs;
 mod faults;
 mod fixtures;
+mod hostile;
 mod matrix;
 mod memory;
 mod persistence;
