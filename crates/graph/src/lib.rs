@@ -5,6 +5,7 @@
 mod error;
 pub mod fields;
 mod handlers;
+mod limits;
 pub mod paging;
 pub mod params;
 mod render;
@@ -20,6 +21,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use model::{GraphError, Verb};
 use serde_json::Value;
+use service::limits::FaultEffect;
 use service::{Acting, Authenticated, Service};
 
 pub use error::{ApiError, envelope};
@@ -37,11 +39,13 @@ pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30)
 #[derive(Clone)]
 pub struct GraphState {
     pub service: Arc<Service>,
+    limiter: Arc<limits::Limiter>,
 }
 
 /// The Graph API router. Every path goes to the one Graph handler.
 pub fn router(service: Arc<Service>) -> Router {
-    Router::new().fallback(graph).with_state(GraphState { service })
+    let limiter = Arc::new(limits::Limiter::new(service.settings().rate_limits));
+    Router::new().fallback(graph).with_state(GraphState { service, limiter })
 }
 
 /// Everything a handler needs to know about one request.
@@ -185,7 +189,9 @@ async fn read_body(req: Request<Body>, params: &mut Params) -> Result<(), GraphE
 async fn graph(State(state): State<GraphState>, req: Request<Body>) -> Response {
     let started = Instant::now();
     let (method, uri) = (req.method().clone(), req.uri().clone());
-    match handle(&state, req).await {
+    // Headers every answer carries, error or not (rate-limit usage).
+    let mut headers = HeaderMap::new();
+    let mut response = match handle(&state, req, &mut headers).await {
         Ok(answer) => {
             tracing::debug!(method = %method, path = uri.path(), micros = started.elapsed().as_micros() as u64, "graph ok");
             answer.into_response(StatusCode::OK)
@@ -199,7 +205,9 @@ async fn graph(State(state): State<GraphState>, req: Request<Body>) -> Response 
             );
             api.into_response()
         }
-    }
+    };
+    response.headers_mut().extend(headers);
+    response
 }
 
 /// A JSON response, serialized into a buffer sized for a typical Graph answer.
@@ -242,7 +250,7 @@ impl From<Value> for Answer {
     }
 }
 
-async fn handle(state: &GraphState, req: Request<Body>) -> Result<Answer, GraphError> {
+async fn handle(state: &GraphState, req: Request<Body>, headers: &mut HeaderMap) -> Result<Answer, GraphError> {
     let verb = verb(req.method()).ok_or_else(|| GraphError::unsupported(Verb::Get, req.uri().path()))?;
     // What the headers tell is read before the request is consumed for its body.
     let (host, https, bearer_token) =
@@ -253,6 +261,7 @@ async fn handle(state: &GraphState, req: Request<Body>) -> Result<Answer, GraphE
     if route.first().is_some_and(|first| is_version(first)) {
         route.remove(0);
     }
+    inject_faults(state.service.settings(), verb, &route).await?;
     let params = read_params(req, verb).await?;
     let fields = params.text("fields").filter(|f| !f.trim().is_empty()).map(|f| fields::parse(&f)).transpose()?;
     let raw_token = params.text("access_token").filter(|t| !t.is_empty()).map(Cow::into_owned).or(bearer_token);
@@ -267,9 +276,32 @@ async fn handle(state: &GraphState, req: Request<Body>) -> Result<Answer, GraphE
             Some(service.authenticate(raw, params.text("appsecret_proof").as_deref(), defer_proof)?)
         }
     };
+    if let Some(auth) = auth.as_ref().filter(|_| state.limiter.is_on()) {
+        let app = match auth {
+            Authenticated::User { token, .. } => token.app,
+            Authenticated::App { app } => *app,
+        };
+        let world = service.world();
+        state.limiter.admit(&world, service.now(), app, verb, &route, headers)?;
+    }
     let base_url = std::sync::OnceLock::new();
     let mut ctx = Ctx { service, verb, params, fields, host, https, base_url, path: path.to_string(), raw_token, auth };
     handlers::dispatch(&mut ctx, &route).await
+}
+
+/// The configured faults of a route: added latency, and errors at a rate (code 2, transient).
+async fn inject_faults(settings: &service::Settings, verb: Verb, route: &[&str]) -> Result<(), GraphError> {
+    for fault in settings.faults.iter().filter(|f| f.matches(verb, route)) {
+        match fault.effect {
+            FaultEffect::Latency(d) => tokio::time::sleep(d).await,
+            FaultEffect::Error(rate) => {
+                if rand::random::<f64>() < rate {
+                    return Err(GraphError::transient());
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -197,6 +197,28 @@ impl GraphError {
         Self::new(408, 100, None, OAUTH, format!("(#100) The request body did not arrive within {seconds} seconds"))
     }
 
+    /// 4: the app's call budget is spent (a configured rate limit, docs/rate-limits.md).
+    pub fn app_rate_limit() -> Self {
+        let mut e = Self::new(400, 4, None, OAUTH, "(#4) Application request limit reached".into());
+        e.is_transient = true;
+        e
+    }
+
+    /// 80007: the app's call budget on a WABA is spent (a configured rate limit).
+    pub fn waba_rate_limit() -> Self {
+        Self::whatsapp(
+            400,
+            80007,
+            "Rate limit issues",
+            "The WhatsApp Business Account has reached its rate limit.".into(),
+        )
+    }
+
+    /// 130429: a phone number's message throughput is spent (a configured rate limit).
+    pub fn throughput_limit() -> Self {
+        Self::whatsapp(400, 130429, "Rate limit hit", "Cloud API message throughput has been reached.".into())
+    }
+
     /// 3962: a scope name that is not a permission a system-user token can carry.
     pub fn invalid_scope() -> Self {
         Self::new(400, 3962, None, OAUTH, "Provided permission is not valid. Check your spelling and syntax.".into())
@@ -375,6 +397,9 @@ impl GraphError {
             ("invalid_param", Self::invalid_param("{detail}")),
             ("body_too_large", Self::body_too_large(2_097_152)),
             ("body_timeout", Self::body_timeout(30)),
+            ("app_rate_limit", Self::app_rate_limit()),
+            ("waba_rate_limit", Self::waba_rate_limit()),
+            ("throughput_limit", Self::throughput_limit()),
             ("permission", Self::permission(None)),
             ("invalid_scope", Self::invalid_scope()),
             ("app_mismatch", Self::app_mismatch()),

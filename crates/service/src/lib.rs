@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod credit;
 pub mod fixtures;
+pub mod limits;
 mod messages;
 mod ops;
 pub mod secrets;
@@ -87,11 +88,15 @@ impl TemplateReview {
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub template_review: TemplateReview,
+    /// Call budgets (docs/rate-limits.md); none by default.
+    pub rate_limits: limits::RateLimits,
+    /// Faults injected into matching requests; none by default.
+    pub faults: Vec<limits::Fault>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { template_review: TemplateReview::After(5) }
+        Settings { template_review: TemplateReview::After(5), rate_limits: Default::default(), faults: Vec::new() }
     }
 }
 

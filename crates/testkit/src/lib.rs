@@ -123,7 +123,7 @@ impl TestServer {
             database,
             clock: clock.clone(),
             // Templates are approved as soon as tests look; tests of the review use the clock.
-            settings: service::Settings { template_review: service::TemplateReview::After(5) },
+            settings: service::Settings::default(),
         }
     }
 

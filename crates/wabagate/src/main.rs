@@ -47,6 +47,19 @@ enum Command {
         /// which a PENDING template is APPROVED.
         #[arg(long, env = "WABAGATE_TEMPLATE_REVIEW", default_value = "5s", value_parser = service::TemplateReview::parse)]
         template_review: service::TemplateReview,
+        /// Rate limit: calls per app per rolling hour; beyond it, code 4 (docs/rate-limits.md).
+        #[arg(long, env = "WABAGATE_APP_CALLS_PER_HOUR", value_parser = clap::value_parser!(u32).range(1..))]
+        app_calls_per_hour: Option<u32>,
+        /// Rate limit: calls per app per WABA per rolling hour; beyond it, code 80007.
+        #[arg(long, env = "WABAGATE_WABA_CALLS_PER_HOUR", value_parser = clap::value_parser!(u32).range(1..))]
+        waba_calls_per_hour: Option<u32>,
+        /// Rate limit: messages per phone number per second; beyond it, code 130429.
+        #[arg(long, env = "WABAGATE_MESSAGES_PER_SECOND", value_parser = clap::value_parser!(u32).range(1..))]
+        messages_per_second: Option<u32>,
+        /// Inject a fault: `METHOD PATH EFFECT`, as in `post */assigned_users error=0.3` or
+        /// `* * latency=200ms`. Repeatable; in the environment, separated by `;`.
+        #[arg(long = "fault", env = "WABAGATE_FAULTS", value_delimiter = ';', value_parser = service::limits::Fault::parse)]
+        faults: Vec<service::limits::Fault>,
     },
     /// Copy a whole store (world, audit log, messages) into another, empty one, and check both
     /// hold the same. Stop the servers of the source first.
@@ -71,8 +84,20 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
     match cli.command {
-        Command::Serve { listen, data, fixtures, database, template_review } => {
-            let settings = service::Settings { template_review };
+        Command::Serve {
+            listen,
+            data,
+            fixtures,
+            database,
+            template_review,
+            app_calls_per_hour,
+            waba_calls_per_hour,
+            messages_per_second,
+            faults,
+        } => {
+            let rate_limits =
+                service::limits::RateLimits { app_calls_per_hour, waba_calls_per_hour, messages_per_second };
+            let settings = service::Settings { template_review, rate_limits, faults };
             runtime.block_on(serve(wabagate::ServeConfig {
                 listen,
                 data,

@@ -10,6 +10,7 @@ mod docs;
 mod faults;
 mod fixtures;
 mod hostile;
+mod limits;
 mod matrix;
 mod memory;
 mod persistence;

@@ -253,8 +253,11 @@ async fn editing_a_template_sends_it_back_to_review() {
 
 #[tokio::test]
 async fn manual_review_approves_or_rejects_with_a_reason() {
-    let ts =
-        TestServer::start_with_settings(service::Settings { template_review: service::TemplateReview::Manual }).await;
+    let ts = TestServer::start_with_settings(service::Settings {
+        template_review: service::TemplateReview::Manual,
+        ..Default::default()
+    })
+    .await;
     let a = create(&ts, "to_approve", "en_US", &body("x", None)).await.ok()["id"].as_str().unwrap().to_string();
     let b = create(&ts, "to_reject", "en_US", &body("x", None)).await.ok()["id"].as_str().unwrap().to_string();
     ts.advance_clock(3600);
