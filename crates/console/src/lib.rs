@@ -21,18 +21,20 @@ use model::rules::Caller;
 use model::{GraphError, Principal, Role};
 use service::{Acting, Service, Via};
 
-use crate::session::{COOKIE, Session, Sessions};
+use crate::session::{COOKIE, Session, Sessions, Throttle};
 use crate::views::{Chrome, ErrorPage};
 
 #[derive(Clone)]
 pub struct ConsoleState {
     service: Arc<Service>,
     sessions: Arc<Sessions>,
+    throttle: Arc<Throttle>,
 }
 
 /// The console's routes, all under `/console`.
 pub fn router(service: Arc<Service>) -> Router {
-    let state = ConsoleState { service, sessions: Arc::new(Sessions::default()) };
+    let state =
+        ConsoleState { service, sessions: Arc::new(Sessions::default()), throttle: Arc::new(Throttle::default()) };
     Router::new()
         .route("/console", get(pages::home))
         .route("/console/", get(pages::home))

@@ -162,14 +162,31 @@ pub async fn sign_in_page(State(state): State<ConsoleState>, headers: HeaderMap)
     render(SignIn { error: None, email: String::new() })
 }
 
-pub async fn sign_in(State(state): State<ConsoleState>, Form(form): FormData) -> Response {
+pub async fn sign_in(State(state): State<ConsoleState>, headers: HeaderMap, Form(form): FormData) -> Response {
     let email = field(&form, "email").unwrap_or_default().to_string();
     let password = field(&form, "password").unwrap_or_default();
+    let now = state.service.now();
+    if let Some(wait) = state.throttle.locked_for(&email, now) {
+        let minutes = (wait + 59) / 60;
+        let error = format!("Too many failed sign-ins for this email. Try again in {minutes} minutes.");
+        let mut response =
+            (StatusCode::TOO_MANY_REQUESTS, render(SignIn { error: Some(error), email })).into_response();
+        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return response;
+    }
     match state.service.sign_in(&email, password).await {
         Some(person) => {
-            let sid = state.sessions.start(person.id, state.service.now());
-            let cookie =
-                format!("{COOKIE}={sid}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={}", session::IDLE_SECS);
+            state.throttle.succeeded(&email);
+            let sid = state.sessions.start(person.id, now);
+            // `Secure` when the browser came over HTTPS (as a proxy in front says): on plain
+            // http://127.0.0.1 a browser would drop a Secure cookie.
+            let secure = if is_https(&headers) { "; Secure" } else { "" };
+            let cookie = format!(
+                "{COOKIE}={sid}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+                session::IDLE_SECS
+            );
             let mut response = see_other("/console/system-users".into());
             if let Ok(v) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().insert(header::SET_COOKIE, v);
@@ -177,10 +194,15 @@ pub async fn sign_in(State(state): State<ConsoleState>, Form(form): FormData) ->
             response
         }
         None => {
+            state.throttle.failed(&email, now);
             let page = render(SignIn { error: Some("Incorrect email or password.".into()), email });
             (StatusCode::UNAUTHORIZED, page).into_response()
         }
     }
+}
+
+fn is_https(headers: &HeaderMap) -> bool {
+    headers.get("x-forwarded-proto").is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"))
 }
 
 pub async fn sign_out(State(state): State<ConsoleState>, headers: HeaderMap, Form(form): FormData) -> Response {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{GraphId, IdSet, ScopeSet, TaskSet};
+use crate::{GraphId, IdSet, ScopeSet, Secret, TaskSet};
 
 /// Unix seconds.
 pub type Timestamp = i64;
@@ -82,7 +82,7 @@ pub struct Person {
     pub role: Role,
     pub finance_permission: Option<FinancePermission>,
     /// Argon2id PHC string.
-    pub password_hash: String,
+    pub password_hash: Secret,
     pub created_time: Timestamp,
 }
 
@@ -91,7 +91,7 @@ pub struct App {
     pub id: GraphId,
     pub business: GraphId,
     pub name: String,
-    pub secret: String,
+    pub secret: Secret,
     pub require_appsecret_proof: bool,
     pub created_time: Timestamp,
 }
@@ -196,7 +196,7 @@ pub struct PhoneNumber {
     pub created_time: Timestamp,
     /// SHA-256 (hex) of the two-step verification PIN set by the first registration.
     #[serde(default)]
-    pub pin_hash: Option<String>,
+    pub pin_hash: Option<Secret>,
     /// The verification code last requested with request_code, until verified.
     #[serde(default)]
     pub pending_code: Option<String>,

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use model::{
     App, Assignment, Business, Change, CreditLine, FinancePermission, GraphId, MessageTemplate, Person, PhoneNumber,
-    Role, Scope, ScopeSet, Share, ShareLevel, Solution, SolutionWaba, SystemUser, Task, TaskSet, Token, Waba,
+    Role, Scope, ScopeSet, Secret, Share, ShareLevel, Solution, SolutionWaba, SystemUser, Task, TaskSet, Token, Waba,
 };
 use rand::Rng;
 use serde::Deserialize;
@@ -80,7 +80,7 @@ pub struct FixturePerson {
     #[serde(default = "employee")]
     pub role: Role,
     pub finance_permission: Option<FinancePermission>,
-    pub password: String,
+    pub password: Secret,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,7 +90,7 @@ pub struct FixtureApp {
     pub id: Option<GraphId>,
     pub business: String,
     pub name: String,
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
     #[serde(default)]
     pub require_appsecret_proof: bool,
 }
@@ -121,7 +121,7 @@ pub struct FixtureToken {
     pub expires: String,
     /// A fixed token value (`EAA` and 64 letters or digits), for tests that must know it in
     /// advance. Without it a token is generated and written to bootstrap.json.
-    pub value: Option<String>,
+    pub value: Option<Secret>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -259,9 +259,9 @@ fn tasks(what: &str, names: &[String]) -> Result<TaskSet, FixtureError> {
 #[derive(Debug, Default)]
 pub struct Seeded {
     pub ids: BTreeMap<String, GraphId>,
-    pub tokens: BTreeMap<String, String>,
-    pub app_secrets: BTreeMap<String, String>,
-    pub passwords: BTreeMap<String, String>,
+    pub tokens: BTreeMap<String, Secret>,
+    pub app_secrets: BTreeMap<String, Secret>,
+    pub passwords: BTreeMap<String, Secret>,
 }
 
 /// The demo world's keys, as [`Fixtures::demo`] names them.
@@ -312,7 +312,7 @@ impl Fixtures {
                 email: s("admin@acme.example"),
                 role: Role::Admin,
                 finance_permission: Some(FinancePermission::Editor),
-                password: secrets::new_password(),
+                password: Secret::new(secrets::new_password()),
             }],
             app: vec![FixtureApp {
                 key: s(APP),
@@ -480,7 +480,7 @@ impl Builder {
                 email: p.email.clone(),
                 role: p.role,
                 finance_permission: p.finance_permission,
-                password_hash: secrets::hash_password(&p.password),
+                password_hash: secrets::hash_password(p.password.expose()),
                 created_time: now,
             })));
         }
@@ -488,7 +488,7 @@ impl Builder {
         for a in &f.app {
             let biz = business(&self, &format!("app '{}'", a.key), &a.business)?;
             let id = self.id("app", &a.key, a.id)?;
-            let secret = a.secret.clone().unwrap_or_else(secrets::new_app_secret);
+            let secret = a.secret.clone().unwrap_or_else(|| Secret::new(secrets::new_app_secret()));
             self.seeded.app_secrets.insert(a.key.clone(), secret.clone());
             apps.insert(id, biz);
             self.changes.push(Change::App(Box::new(App {
@@ -544,12 +544,12 @@ impl Builder {
                 other => return err(format!("{what}: expires is 'never' or '60d', not '{other}'")),
             };
             let raw = match &t.value {
-                Some(v) if secrets::is_token_shaped(v) => v.clone(),
+                Some(v) if secrets::is_token_shaped(v.expose()) => v.expose().to_string(),
                 Some(_) => return err(format!("{what}: value must be EAA followed by 64 letters or digits")),
                 None => secrets::new_token(),
             };
             // Tokens are not nodes: their keys name them in bootstrap.json's `tokens` only.
-            if self.seeded.tokens.insert(t.key.clone(), raw.clone()).is_some() {
+            if self.seeded.tokens.insert(t.key.clone(), Secret::new(raw.clone())).is_some() {
                 return err(format!("{what}: the key is used twice"));
             }
             let id = self.fresh_id();
@@ -759,8 +759,28 @@ mod tests {
         let partner = seeded.ids[demo::PARTNER];
         let client_waba = seeded.ids[demo::CLIENT_WABA];
         assert_eq!(world.share(client_waba, partner).unwrap().level, ShareLevel::Full);
-        assert!(secrets::is_token_shaped(&seeded.tokens[demo::ADMIN_TOKEN]));
+        assert!(secrets::is_token_shaped(seeded.tokens[demo::ADMIN_TOKEN].expose()));
         assert_eq!(world.templates_of(seeded.ids[demo::WABA]).next().unwrap().status, "APPROVED");
+    }
+
+    #[test]
+    fn no_debug_output_shows_a_secret() {
+        let fixtures = Fixtures::demo();
+        let (changes, seeded) = fixtures.build(1_700_000_000).unwrap();
+        let printed = format!("{fixtures:?} {changes:?} {seeded:?}");
+        let secrets = seeded.tokens.values().chain(seeded.app_secrets.values()).chain(seeded.passwords.values());
+        let mut count = 0;
+        for secret in secrets {
+            assert!(!printed.contains(secret.expose()), "a secret is printed");
+            count += 1;
+        }
+        assert!(count >= 3 && printed.contains("Secret(<redacted>)"));
+        // Neither are the stored hashes of passwords and PINs.
+        for change in &changes {
+            if let Change::Person(p) = change {
+                assert!(!printed.contains(p.password_hash.expose()));
+            }
+        }
     }
 
     #[test]

@@ -84,7 +84,7 @@ impl Service {
         let world = self.world();
         if let Some((app_id, secret)) = raw.split_once('|') {
             let app = GraphId::parse(app_id).and_then(|id| world.app(id)).ok_or_else(GraphError::token_unparseable)?;
-            if !secrets::secrets_equal(secret, &app.secret) {
+            if !secrets::secrets_equal(secret, app.secret.expose()) {
                 return Err(GraphError::token_unparseable());
             }
             return Ok(Authenticated::App { app: app.id });
@@ -93,7 +93,9 @@ impl Service {
         let app = world.app(token.app).ok_or_else(GraphError::token_invalid)?;
         if !defer_proof {
             match proof {
-                Some(p) if !secrets::proof_matches(&app.secret, raw, p) => return Err(GraphError::proof_invalid()),
+                Some(p) if !secrets::proof_matches(app.secret.expose(), raw, p) => {
+                    return Err(GraphError::proof_invalid());
+                }
                 None if app.require_appsecret_proof => return Err(GraphError::proof_missing()),
                 _ => {}
             }
@@ -271,7 +273,7 @@ impl Service {
             match (&req.proof, acting.via) {
                 (MintProof::Api { proof: None, .. }, _) => return Err(GraphError::proof_missing()),
                 (MintProof::Api { proof: Some(p), caller_token }, _) => {
-                    if !secrets::proof_matches(&app.secret, caller_token, p) {
+                    if !secrets::proof_matches(app.secret.expose(), caller_token, p) {
                         return Err(GraphError::proof_invalid());
                     }
                 }
@@ -349,7 +351,7 @@ impl Service {
     /// Checks `client_id` and `client_secret` of an oauth call.
     fn check_client(&self, world: &model::World, client_id: &str, client_secret: &str) -> Result<GraphId, GraphError> {
         let app = GraphId::parse(client_id).and_then(|id| world.app(id)).ok_or_else(GraphError::invalid_client_id)?;
-        if !secrets::secrets_equal(client_secret, &app.secret) {
+        if !secrets::secrets_equal(client_secret, app.secret.expose()) {
             return Err(GraphError::invalid_client_secret());
         }
         Ok(app.id)
@@ -539,10 +541,12 @@ impl Service {
         let (id, hash) = match found {
             Some(f) => f,
             // Spend the same time on unknown emails, so they cannot be told apart.
-            None => (GraphId(0), secrets::DUMMY_PASSWORD_HASH.to_string()),
+            None => (GraphId(0), model::Secret::new(secrets::DUMMY_PASSWORD_HASH)),
         };
         let password = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || secrets::verify_password(&password, &hash)).await.unwrap_or(false);
+        let ok = tokio::task::spawn_blocking(move || secrets::verify_password(&password, hash.expose()))
+            .await
+            .unwrap_or(false);
         if ok { self.world().principal(id) } else { None }
     }
 

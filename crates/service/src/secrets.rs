@@ -65,11 +65,13 @@ pub fn secrets_equal(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
-pub fn hash_password(password: &str) -> String {
+/// An Argon2id PHC string for a password.
+pub fn hash_password(password: &str) -> model::Secret {
     use argon2::password_hash::{PasswordHasher, SaltString};
     let salt_bytes: [u8; 16] = rand::rng().random();
     let salt = SaltString::encode_b64(&salt_bytes).expect("16 bytes make a valid salt");
-    argon2::Argon2::default().hash_password(password.as_bytes(), &salt).expect("argon2 hashes any password").to_string()
+    let hash = argon2::Argon2::default().hash_password(password.as_bytes(), &salt).expect("argon2 hashes any password");
+    model::Secret::new(hash.to_string())
 }
 
 pub fn verify_password(password: &str, phc: &str) -> bool {
@@ -106,9 +108,9 @@ mod tests {
     #[test]
     fn passwords_verify_against_their_hash_only() {
         let h = hash_password("correct horse");
-        assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse", &h));
-        assert!(!verify_password("wrong", &h));
+        assert!(h.expose().starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", h.expose()));
+        assert!(!verify_password("wrong", h.expose()));
     }
 }
 
@@ -125,7 +127,7 @@ mod dummy_hash_tests {
     fn the_dummy_hash_is_a_real_argon2id_hash_that_matches_nothing_sent() {
         use argon2::password_hash::PasswordHash;
         let parsed = PasswordHash::new(DUMMY_PASSWORD_HASH);
-        assert!(parsed.is_ok(), "not a PHC string; a fresh one: {}", hash_password("unused"));
+        assert!(parsed.is_ok(), "not a PHC string; a fresh one: {}", hash_password("unused").expose());
         assert!(!verify_password("", DUMMY_PASSWORD_HASH));
     }
 }

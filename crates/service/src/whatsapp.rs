@@ -25,8 +25,8 @@ fn authorize_asset(
         .map_err(|e| if e.code == 100 && e.subcode == Some(33) { GraphError::unknown_object(verb, asset) } else { e })
 }
 
-fn pin_hash(pin: &str) -> String {
-    hex::encode(Sha256::digest(pin.as_bytes()))
+fn pin_hash(pin: &str) -> model::Secret {
+    model::Secret::new(hex::encode(Sha256::digest(pin.as_bytes())))
 }
 
 impl Service {

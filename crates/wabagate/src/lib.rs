@@ -71,7 +71,9 @@ pub async fn start(cfg: ServeConfig) -> Result<Server, StartError> {
             PgStore::open(url).await.map_err(|e| StartError(format!("cannot open the PostgreSQL store: {e}")))?,
         ),
         Some(other) => {
-            return Err(StartError(format!("--database takes a postgres:// URL, not '{other}'")));
+            // Only the scheme: the rest of a URL may hold a password.
+            let scheme = other.split_once("://").map_or("", |(scheme, _)| scheme);
+            return Err(StartError(format!("--database takes a postgres:// URL, not a {scheme}:// one")));
         }
         None => {
             let db = cfg.data.join(DATABASE_FILE);

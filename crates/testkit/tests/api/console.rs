@@ -113,6 +113,47 @@ async fn signing_in_sets_a_hardened_session_cookie_and_wrong_passwords_are_refus
 }
 
 #[tokio::test]
+async fn five_failed_sign_ins_lock_the_email_out_for_fifteen_minutes() {
+    let ts = TestServer::start().await;
+    let mut b = Browser::new(&ts);
+    let password = ts.b("person_password");
+    for _ in 0..5 {
+        assert_eq!(b.sign_in("admin@acme.example", "guess").await.status, 401);
+    }
+    // Locked: even the right password is not checked, for any spelling of the email.
+    let locked = b.sign_in(" Admin@ACME.example", &password).await;
+    assert_eq!(locked.status, 429);
+    assert!(locked.html.contains("Too many failed sign-ins for this email. Try again in 15 minutes."));
+    assert!(locked.set_cookie.is_none());
+    let res = b
+        .client
+        .post(format!("{}/console/sign-in", ts.url))
+        .form(&[("email", "admin@acme.example"), ("password", "guess")])
+        .send()
+        .await
+        .unwrap();
+    let retry: i64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
+    // Unknown emails are counted the same way, and other emails are not affected.
+    for _ in 0..5 {
+        assert_eq!(b.sign_in("nobody@acme.example", "guess").await.status, 401);
+    }
+    assert_eq!(b.sign_in("nobody@acme.example", "guess").await.status, 429);
+    ts.advance_clock(15 * 60);
+    let ok = b.sign_in("admin@acme.example", &password).await;
+    assert_eq!((ok.status, ok.location.as_deref()), (303, Some("/console/system-users")));
+    // Over HTTPS (as a proxy in front says) the cookie is Secure too.
+    let mut https = Browser::new(&ts);
+    let req = https
+        .client
+        .post(format!("{}/console/sign-in", ts.url))
+        .header("x-forwarded-proto", "https")
+        .form(&[("email", "admin@acme.example"), ("password", password.as_str())]);
+    let page = https.send(req).await;
+    assert!(page.set_cookie.unwrap().ends_with("; Secure"));
+}
+
+#[tokio::test]
 async fn console_pages_send_security_headers() {
     let ts = TestServer::start().await;
     let res = ts.client().get(format!("{}/console/sign-in", ts.url)).send().await.unwrap();
