@@ -131,8 +131,9 @@ async fn read_params(req: Request<Body>, verb: Verb) -> Result<Params, GraphErro
     let query = req.uri().query().unwrap_or("");
     params::check_utf8(query.as_bytes())?;
     let mut params = Params::from_query(query);
-    // Bodies of GET and DELETE are ignored, as Graph does (the Node SDK sends `{}` there).
-    if verb != Verb::Post {
+    // The body of a GET is ignored (the Node SDK sends `{}` there); POST and DELETE take their
+    // parameters from the body too (Meta's OpenAPI file puts DELETE's `user` there).
+    if verb == Verb::Get {
         return Ok(params);
     }
     let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());

@@ -48,6 +48,17 @@ async fn json_bodies_with_real_arrays_and_a_stray_id_work_as_the_node_sdk_sends_
         .query(&[("user", su.as_str()), ("id", waba.as_str()), ("access_token", ts.admin().as_str())])
         .json(&json!({}));
     ts.send_raw(req).await.ok();
+    // DELETE with `user` in the body, as Meta's OpenAPI file describes it.
+    ts.assign(&waba, &su, "MANAGE").await.ok();
+    let req = ts
+        .client()
+        .delete(ts.graph(&format!("{waba}/assigned_users")))
+        .bearer_auth(ts.admin())
+        .json(&json!({"user": su}));
+    ts.send_raw(req).await.ok();
+    let listed =
+        ts.get(&format!("{waba}/assigned_users"), Some(&ts.admin()), &[("business", &ts.b("business_id"))]).await;
+    assert!(!listed.ids().contains(&su));
     // GET with a `{}` JSON body.
     let req = ts.client().get(ts.graph("me")).query(&[("access_token", ts.admin())]).json(&json!({}));
     ts.send_raw(req).await.ok();
