@@ -11,11 +11,22 @@ use serde_json::Value;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod cli;
+
 /// wabagate: Meta Business Manager's system users, tokens and WhatsApp Business Account
 /// delegation, wire-compatible with the Graph API.
+///
+/// `serve` runs the server; the other commands are its client, for wabagate or any
+/// Graph-compatible base URL (`--graph-url https://graph.facebook.com` with a real token).
 #[derive(Parser)]
-#[command(version, about)]
+#[command(
+    version,
+    about,
+    after_help = "Exit codes of the client commands:\n  0  done\n  1  the Graph API answered an error (its message, code, subcode and fbtrace_id are printed)\n  2  the command line or an input file is wrong\n  3  the Graph API could not be reached, or did not answer JSON\n\nExamples:\n  wabagate serve\n  export WABAGATE_TOKEN=$(jq -r .admin_token wabagate-data/bootstrap.json)\n  wabagate system-users list\n  wabagate access grant --waba 1234567890123456 --system-user \"Onboarding Bot\" --tasks MANAGE"
+)]
 struct Cli {
+    #[command(flatten)]
+    client: cli::ClientArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -74,6 +85,8 @@ enum Command {
         #[arg(long)]
         to: String,
     },
+    #[command(flatten)]
+    Client(cli::ClientCommand),
 }
 
 fn main() -> ExitCode {
@@ -108,6 +121,7 @@ fn main() -> ExitCode {
             }))
         }
         Command::Copy { from, to } => runtime.block_on(copy(from, to)),
+        Command::Client(command) => ExitCode::from(runtime.block_on(cli::run(cli.client, command))),
     }
 }
 
