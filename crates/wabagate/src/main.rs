@@ -22,7 +22,7 @@ mod cli;
 #[command(
     version,
     about,
-    after_help = "Exit codes of the client commands:\n  0  done\n  1  the Graph API answered an error (its message, code, subcode and fbtrace_id are printed)\n  2  the command line or an input file is wrong\n  3  the Graph API could not be reached, or did not answer JSON\n\nExamples:\n  wabagate serve\n  export WABAGATE_TOKEN=$(jq -r .admin_token wabagate-data/bootstrap.json)\n  wabagate system-users list\n  wabagate access grant --waba 1234567890123456 --system-user \"Onboarding Bot\" --tasks MANAGE"
+    after_help = "Exit codes of the client commands:\n  0  done (`access plan`: no changes)\n  1  the Graph API answered an error (its message, code, subcode and fbtrace_id are printed)\n  2  `access plan`: there are changes to apply\n  3  the Graph API could not be reached, or did not answer JSON\n  4  the command line or an input file is wrong\n  5  `access apply` was not confirmed\n\nExamples:\n  wabagate serve\n  export WABAGATE_TOKEN=$(jq -r .admin_token wabagate-data/bootstrap.json)\n  wabagate system-users list\n  wabagate access grant --waba 1234567890123456 --system-user \"Onboarding Bot\" --tasks MANAGE"
 )]
 struct Cli {
     #[command(flatten)]
@@ -94,7 +94,14 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    // A wrong command line exits 4 (clap's own 2 means "changes" for `access plan`).
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { cli::USAGE_EXIT } else { 0 });
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
     match cli.command {
         Command::Serve {

@@ -102,14 +102,16 @@ async fn errors_show_meta_s_message_code_and_trace_id_and_exit_non_zero() {
     let (code, _, err) = wabagate(&ts, Some("EAAnotatoken"), &["wabas", "list", "--business", "1"]).await;
     assert_eq!(code, 1);
     assert!(err.contains("code 190"), "{err}");
-    // A wrong command line or an unknown name: exit 2.
+    // A wrong command line or an unknown name: exit 4.
     let (code, _, err) = wabagate(&ts, None, &["wabas", "list"]).await;
-    assert_eq!(code, 2);
+    assert_eq!(code, 4);
     assert!(err.contains("no token"), "{err}");
     let (code, _, err) =
         wabagate(&ts, Some(&ts.admin()), &["access", "revoke", "--waba", &waba, "--system-user", "Nobody"]).await;
-    assert_eq!(code, 2);
+    assert_eq!(code, 4);
     assert!(err.contains("no system user named \"Nobody\""), "{err}");
+    let (code, _, _) = wabagate(&ts, Some(&ts.admin()), &["access", "grant", "--waba", &waba]).await;
+    assert_eq!(code, 4);
     // Nothing listening: exit 3.
     let (code, _, err) =
         wabagate(&ts, Some(&ts.admin()), &["--graph-url", "http://127.0.0.1:1", "wabas", "list"]).await;
@@ -141,4 +143,206 @@ fn help_documents_exit_codes_and_every_command_has_an_example() {
     ] {
         assert!(help(command).contains("Example"), "{command:?}");
     }
+}
+
+/// A business with 200 WABAs and three employees; the admin's token is fixed.
+fn many_wabas() -> String {
+    let mut toml = String::from(
+        r#"
+[[business]]
+key = "bsp"
+name = "Many BSP"
+
+[[app]]
+key = "app"
+business = "bsp"
+name = "Many App"
+
+[[system_user]]
+key = "admin"
+business = "bsp"
+name = "Admin"
+role = "ADMIN"
+apps = ["app"]
+
+[[token]]
+key = "admin"
+system_user = "admin"
+app = "app"
+scopes = ["business_management", "whatsapp_business_management"]
+value = "EAAmanymanymanymanymanymanymanymanymanymanymanymanymanymanymanymany"
+"#,
+    );
+    for name in ["Alpha", "Beta", "Gamma"] {
+        toml.push_str(&format!("\n[[system_user]]\nkey = \"{name}\"\nbusiness = \"bsp\"\nname = \"{name}\"\n"));
+    }
+    for i in 0..200 {
+        toml.push_str(&format!("\n[[waba]]\nkey = \"w{i}\"\nowner = \"bsp\"\nname = \"WABA {i:03}\"\n"));
+    }
+    toml
+}
+
+const MANY_TOKEN: &str = "EAAmanymanymanymanymanymanymanymanymanymanymanymanymanymanymanymany";
+
+fn access_file(dir: &std::path::Path, body: &str) -> String {
+    let path = dir.join("access.toml");
+    std::fs::write(&path, body).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[tokio::test]
+async fn access_as_code_plans_and_applies_over_two_hundred_wabas() {
+    let ts = TestServer::with_fixtures(&many_wabas()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = Some(MANY_TOKEN);
+    let wabas = json_with(&ts, MANY_TOKEN, &["wabas", "list"]).await;
+    let ids: Vec<String> = wabas.as_array().unwrap().iter().map(|w| w["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids.len(), 200);
+    let users = json_with(&ts, MANY_TOKEN, &["system-users", "list"]).await;
+    let user = |name: &str| {
+        users.as_array().unwrap().iter().find(|u| u["name"] == name).unwrap()["id"].as_str().unwrap().to_string()
+    };
+    // Gamma is not in the file: its access must stay as it is.
+    let first_waba = ids_by_name(&wabas, "WABA 000");
+    json_with(
+        &ts,
+        MANY_TOKEN,
+        &["access", "grant", "--waba", &first_waba, "--system-user", "Gamma", "--tasks", "DEVELOP"],
+    )
+    .await;
+
+    // Alpha on every WABA (by name), Beta on ten (by id).
+    let mut body = String::new();
+    for i in 0..200 {
+        body.push_str(&format!(
+            "[[assignment]]\nsystem_user = \"Alpha\"\nwaba = \"WABA {i:03}\"\ntasks = [\"MANAGE\"]\n\n"
+        ));
+    }
+    for i in 0..10 {
+        let (beta, id) = (user("Beta"), ids_by_name(&wabas, &format!("WABA {i:03}")));
+        body.push_str(&format!(
+            "[[assignment]]\nsystem_user = \"{beta}\"\nwaba = \"{id}\"\ntasks = [\"DEVELOP\", \"MANAGE_TEMPLATES\"]\n\n"
+        ));
+    }
+    let file = access_file(dir.path(), &body);
+    let (code, out, err) = wabagate(&ts, token, &["access", "plan", "-f", &file]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(out.contains("Plan: 210 to add, 0 to change, 0 to remove."), "{out}");
+    assert!(
+        out.contains(&format!(
+            "  + WABA 000 ({}) · Alpha ({}): MANAGE",
+            ids_by_name(&wabas, "WABA 000"),
+            user("Alpha")
+        )),
+        "{out}"
+    );
+
+    // Without --yes, apply asks; anything but "yes" changes nothing.
+    let (code, _, err) = wabagate_stdin(&ts, MANY_TOKEN, &["access", "apply", "-f", &file], "no\n").await;
+    assert_eq!(code, 5, "{err}");
+    assert_eq!(wabagate(&ts, token, &["access", "plan", "-f", &file]).await.0, 2);
+    let (code, _, err) = wabagate(&ts, token, &["access", "apply", "-f", &file, "--yes"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("Applied 210 changes."), "{err}");
+    let (code, out, _) = wabagate(&ts, token, &["access", "plan", "-f", &file]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("No changes."), "{out}");
+    // Applying again changes nothing.
+    let (code, _, err) = wabagate(&ts, token, &["access", "apply", "-f", &file, "--yes"]).await;
+    assert_eq!((code, err.contains("Applied")), (0, false), "{err}");
+
+    // A smaller file: Alpha keeps 100 WABAs, five of them with other tasks; Beta is gone from
+    // the file, so it is not touched; Gamma never was.
+    let mut body = String::new();
+    for i in 0..100 {
+        let tasks = if i < 5 { "\"MANAGE_TEMPLATES\"" } else { "\"MANAGE\"" };
+        body.push_str(&format!(
+            "[[assignment]]\nsystem_user = \"Alpha\"\nwaba = \"WABA {i:03}\"\ntasks = [{tasks}]\n\n"
+        ));
+    }
+    let file = access_file(dir.path(), &body);
+    let (code, out, _) = wabagate(&ts, token, &["access", "plan", "-f", &file, "--output", "json"]).await;
+    assert_eq!(code, 2);
+    let steps: Value = serde_json::from_str(&out).unwrap();
+    let count = |a: &str| steps.as_array().unwrap().iter().filter(|s| s["action"] == a).count();
+    assert_eq!((count("add"), count("change"), count("remove")), (0, 5, 100));
+    assert_eq!(wabagate(&ts, token, &["access", "apply", "-f", &file, "--yes"]).await.0, 0);
+    let business = ts.bootstrap["ids"]["bsp"].as_str().unwrap().to_string();
+    let on = |waba: &str| {
+        let (ts, waba, business) = (&ts, waba.to_string(), business.clone());
+        async move {
+            let r =
+                ts.get(&format!("{waba}/assigned_users"), Some(MANY_TOKEN), &[("business", business.as_str())]).await;
+            r.data().iter().map(|u| (u["name"].as_str().unwrap().to_string(), u["tasks"].clone())).collect::<Vec<_>>()
+        }
+    };
+    let first = on(&ids_by_name(&wabas, "WABA 000")).await;
+    assert!(first.contains(&("Alpha".into(), serde_json::json!(["MANAGE_TEMPLATES"]))), "{first:?}");
+    assert!(first.contains(&("Beta".into(), serde_json::json!(["DEVELOP", "MANAGE_TEMPLATES"]))), "{first:?}");
+    assert!(first.iter().any(|(n, _)| n == "Gamma"), "{first:?}");
+    let last = on(&ids_by_name(&wabas, "WABA 199")).await;
+    assert!(!last.iter().any(|(n, _)| n == "Alpha"), "{last:?}");
+}
+
+#[tokio::test]
+async fn a_wrong_access_file_is_refused_before_anything_changes() {
+    let ts = TestServer::with_fixtures(&many_wabas()).await;
+    let dir = tempfile::tempdir().unwrap();
+    for (body, says) in [
+        (
+            "[[assignment]]\nsystem_user = \"Nobody\"\nwaba = \"WABA 000\"\ntasks = [\"MANAGE\"]\n",
+            "no system user \"Nobody\"",
+        ),
+        (
+            "[[assignment]]\nsystem_user = \"Alpha\"\nwaba = \"WABA 999\"\ntasks = [\"MANAGE\"]\n",
+            "no WABA \"WABA 999\"",
+        ),
+        ("[[assignment]]\nsystem_user = \"Alpha\"\nwaba = \"WABA 000\"\ntasks = [\"FLY\"]\n", "unknown task \"FLY\""),
+        ("[[assignment]]\nsystem_user = \"Alpha\"\nwaba = \"WABA 000\"\ntasks = []\n", "tasks is empty"),
+        ("[[assignment]]\nsystem_user = \"Alpha\"\nwaba = \"WABA 000\"\n", "missing field `tasks`"),
+        (
+            "[[assignment]]\nsystem_user = \"Alpha\"\nwaba = \"WABA 000\"\ntasks = [\"MANAGE\"]\ncolour = 1\n",
+            "unknown field `colour`",
+        ),
+        (
+            "[[assignment]]\nsystem_user = \"Alpha\"\nwaba = \"WABA 000\"\ntasks = [\"MANAGE\"]\n[[assignment]]\nsystem_user = \"Alpha\"\nwaba = \"WABA 000\"\ntasks = [\"DEVELOP\"]\n",
+            "listed twice",
+        ),
+        ("not toml at all [", "access.toml"),
+    ] {
+        let file = access_file(dir.path(), body);
+        let (code, _, err) = wabagate(&ts, Some(MANY_TOKEN), &["access", "apply", "-f", &file, "--yes"]).await;
+        assert_eq!(code, 4, "{body}: {err}");
+        assert!(err.contains(says), "{body}: {err}");
+    }
+    let (code, _, err) = wabagate(&ts, Some(MANY_TOKEN), &["access", "plan", "-f", "/nonexistent/access.toml"]).await;
+    assert_eq!(code, 4, "{err}");
+}
+
+fn ids_by_name(wabas: &Value, name: &str) -> String {
+    wabas.as_array().unwrap().iter().find(|w| w["name"] == name).unwrap()["id"].as_str().unwrap().to_string()
+}
+
+async fn json_with(ts: &TestServer, token: &str, args: &[&str]) -> Value {
+    let (code, out, err) = wabagate(ts, Some(token), &[args, &["--output", "json"]].concat()).await;
+    assert_eq!(code, 0, "{args:?}: {err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+/// Runs `wabagate ARGS` with this on its standard input.
+async fn wabagate_stdin(ts: &TestServer, token: &str, args: &[&str], input: &str) -> (i32, String, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wabagate"));
+    cmd.args(args).env("WABAGATE_GRAPH_URL", &ts.url).env("WABAGATE_TOKEN", token).env_remove("WABAGATE_BUSINESS");
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let input = input.to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = cmd.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
 }

@@ -16,14 +16,17 @@ pub enum CliError {
     Unreachable(String),
     /// The command line or an input file is wrong.
     Usage(String),
+    /// The person at the prompt did not confirm.
+    Cancelled,
 }
 
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Graph { .. } => 1,
-            CliError::Usage(_) => 2,
             CliError::Unreachable(_) => 3,
+            CliError::Usage(_) => super::USAGE_EXIT,
+            CliError::Cancelled => 5,
         }
     }
 }
@@ -39,6 +42,7 @@ impl fmt::Display for CliError {
                 write!(f, " ({kind}, HTTP {status}), fbtrace_id {fbtrace_id}")
             }
             CliError::Unreachable(m) | CliError::Usage(m) => f.write_str(m),
+            CliError::Cancelled => f.write_str("apply cancelled: nothing was changed"),
         }
     }
 }

@@ -3,11 +3,15 @@
 
 mod graph;
 pub mod output;
+mod plan;
 
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
 pub use graph::{CliError, Graph};
+
+/// The exit code of a wrong command line or input file.
+pub const USAGE_EXIT: u8 = 4;
 use output::{Format, Rows};
 
 /// Where and as whom the client commands call, and how they print.
@@ -157,6 +161,25 @@ pub enum Access {
         #[arg(long)]
         tasks: String,
     },
+    /// Compare the access on every WABA the token can see with a file; exit 2 if they differ.
+    #[command(
+        after_help = "The file lists [[assignment]] tables:\n\n  [[assignment]]\n  system_user = \"Onboarding Bot\"   # a name or an id\n  waba = \"Acme Support\"            # a name or an id\n  tasks = [\"MANAGE\"]\n\nFor every system user the file names, its assignments on the WABAs the token can see are to be\nexactly those listed; system users it does not name are not touched.\n\nExample:\n  wabagate access plan -f access.toml"
+    )]
+    Plan {
+        /// The access file (TOML).
+        #[arg(short, long)]
+        file: std::path::PathBuf,
+    },
+    /// Make the access on every WABA the token can see what a file says (see `access plan`).
+    #[command(after_help = "Example:\n  wabagate access apply -f access.toml --yes")]
+    Apply {
+        /// The access file (TOML).
+        #[arg(short, long)]
+        file: std::path::PathBuf,
+        /// Apply without asking.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Take every task of a system user on a WABA away.
     #[command(
         after_help = "Example:\n  wabagate access revoke --waba 1234567890123456 --system-user \"Onboarding Bot\""
@@ -186,15 +209,22 @@ pub enum Credit {
     },
 }
 
+/// What a command did: rows to print, or text it printed itself with its exit code.
+enum Outcome {
+    Rows(Rows),
+    Printed(u8),
+}
+
 /// Runs a client command; prints its result or its error, and says how to exit.
 pub async fn run(args: ClientArgs, command: ClientCommand) -> u8 {
     let graph = Graph::new(&args.graph_url, &args.api_version, args.token.clone(), args.app_secret.as_deref());
     let client = Client { graph, args };
     match client.run(command).await {
-        Ok(rows) => {
+        Ok(Outcome::Rows(rows)) => {
             output::print(&rows.render(client.args.output));
             0
         }
+        Ok(Outcome::Printed(code)) => code,
         Err(e) => {
             eprintln!("wabagate: {e}");
             e.exit_code()
@@ -205,6 +235,19 @@ pub async fn run(args: ClientArgs, command: ClientCommand) -> u8 {
 struct Client {
     graph: Graph,
     args: ClientArgs,
+}
+
+/// Asks on the terminal; only `yes` confirms.
+fn confirm(changes: usize) -> Result<bool, CliError> {
+    use std::io::{BufRead, Write};
+    eprint!("Apply these {changes} changes? Only 'yes' will be accepted: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::Usage(format!("cannot read the answer: {e}")))?;
+    Ok(answer.trim() == "yes")
 }
 
 fn text(v: &Value) -> String {
@@ -223,10 +266,47 @@ fn one(columns: &[&'static str], values: Vec<String>) -> Rows {
 }
 
 impl Client {
-    async fn run(&self, command: ClientCommand) -> Result<Rows, CliError> {
+    async fn run(&self, command: ClientCommand) -> Result<Outcome, CliError> {
         if self.args.token.is_none() {
             return Err(CliError::Usage("no token: pass --token or set WABAGATE_TOKEN".into()));
         }
+        match command {
+            ClientCommand::Access(c) => self.access(c).await,
+            command => self.rows(command).await.map(Outcome::Rows),
+        }
+    }
+
+    /// `access plan` (`apply: None`) and `access apply` (`Some(confirmed)`).
+    async fn plan(&self, file: &std::path::Path, apply: Option<bool>) -> Result<Outcome, CliError> {
+        let business = self.business().await?;
+        let plan = plan::plan(&self.graph, &business, file).await?;
+        let shown = file.display().to_string();
+        match self.args.output {
+            Format::Json => output::print(&plan.json()),
+            _ => output::print(&plan.text(&shown)),
+        }
+        let Some(confirmed) = apply else {
+            return Ok(Outcome::Printed(if plan.steps.is_empty() { 0 } else { 2 }));
+        };
+        if plan.steps.is_empty() {
+            return Ok(Outcome::Printed(0));
+        }
+        if !confirmed && !confirm(plan.steps.len())? {
+            return Err(CliError::Cancelled);
+        }
+        match plan::apply(&self.graph, &plan).await {
+            Ok(()) => {
+                eprintln!("Applied {} changes.", plan.steps.len());
+                Ok(Outcome::Printed(0))
+            }
+            Err((done, e)) => {
+                eprintln!("Applied {done} of {} changes; then the Graph API refused one:", plan.steps.len());
+                Err(e)
+            }
+        }
+    }
+
+    async fn rows(&self, command: ClientCommand) -> Result<Rows, CliError> {
         match command {
             ClientCommand::SystemUsers(c) => self.system_users(c).await,
             ClientCommand::Apps(Apps::Install { system_user, app }) => {
@@ -236,7 +316,7 @@ impl Client {
             }
             ClientCommand::Tokens(c) => self.tokens(c).await,
             ClientCommand::Wabas(Wabas::List) => self.wabas().await,
-            ClientCommand::Access(c) => self.access(c).await,
+            ClientCommand::Access(_) => Err(CliError::Usage("access commands are run by Client::access".into())),
             ClientCommand::Credit(Credit::Share { credit_line, waba, currency }) => {
                 let r = self
                     .graph
@@ -364,8 +444,10 @@ impl Client {
         Ok(rows)
     }
 
-    async fn access(&self, command: Access) -> Result<Rows, CliError> {
-        match command {
+    async fn access(&self, command: Access) -> Result<Outcome, CliError> {
+        let rows = match command {
+            Access::Plan { file } => return self.plan(&file, None).await,
+            Access::Apply { file, yes } => return self.plan(&file, Some(yes)).await,
             Access::List { waba } => {
                 let business = self.business().await?;
                 let params = [("business", business.as_str()), ("fields", "id,name,user_type,tasks")];
@@ -374,7 +456,7 @@ impl Client {
                 for u in users {
                     rows.push(vec![text(&u["id"]), text(&u["name"]), text(&u["user_type"]), text(&u["tasks"])]);
                 }
-                Ok(rows)
+                rows
             }
             Access::Grant { waba, system_user, tasks } => {
                 let su = self.system_user_id(&system_user).await?;
@@ -382,13 +464,14 @@ impl Client {
                     tasks.split(',').map(|t| t.trim().to_uppercase()).filter(|t| !t.is_empty()).collect::<Vec<_>>();
                 let list = serde_json::to_string(&tasks).unwrap_or_default();
                 self.graph.post(&format!("{waba}/assigned_users"), &[("user", &su), ("tasks", &list)]).await?;
-                Ok(one(&["waba", "system_user", "tasks"], vec![waba, su, tasks.join(",")]))
+                one(&["waba", "system_user", "tasks"], vec![waba, su, tasks.join(",")])
             }
             Access::Revoke { waba, system_user } => {
                 let su = self.system_user_id(&system_user).await?;
                 self.graph.delete(&format!("{waba}/assigned_users"), &[("user", &su)]).await?;
-                Ok(one(&["waba", "system_user", "tasks"], vec![waba, su, String::new()]))
+                one(&["waba", "system_user", "tasks"], vec![waba, su, String::new()])
             }
-        }
+        };
+        Ok(Outcome::Rows(rows))
     }
 }
