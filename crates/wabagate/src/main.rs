@@ -85,6 +85,14 @@ enum Command {
         #[arg(long)]
         to: String,
     },
+    /// Print a shell completion script: `wabagate completions bash > /etc/bash_completion.d/wabagate`.
+    #[command(
+        after_help = "Examples:\n  wabagate completions bash > ~/.local/share/bash-completion/completions/wabagate\n  wabagate completions zsh > \"${fpath[1]}/_wabagate\"\n  wabagate completions fish > ~/.config/fish/completions/wabagate.fish"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     #[command(flatten)]
     Client(cli::ClientCommand),
 }
@@ -128,6 +136,14 @@ fn main() -> ExitCode {
             }))
         }
         Command::Copy { from, to } => runtime.block_on(copy(from, to)),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            // Into a buffer first: clap_complete panics on a closed pipe (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "wabagate", &mut script);
+            cli::output::print(&String::from_utf8_lossy(&script));
+            ExitCode::SUCCESS
+        }
         Command::Client(command) => ExitCode::from(runtime.block_on(cli::run(cli.client, command))),
     }
 }

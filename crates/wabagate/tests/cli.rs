@@ -60,6 +60,22 @@ async fn system_users_apps_tokens_and_access_from_the_terminal() {
     let (_, table, _) = wabagate(&ts, Some(&ts.admin()), &["access", "list", "--waba", &waba]).await;
     assert!(table.starts_with("ID ") && table.contains("Onboarding Bot"), "{table}");
 
+    // The report: tasks as assigned and as they take effect, and the admin's default.
+    let report = json(&ts, &["access", "report"]).await;
+    let row = |user: &str| {
+        report.as_array().unwrap().iter().find(|r| r["waba_id"] == waba.as_str() && r["user_id"] == user).cloned()
+    };
+    let bot = row(&id).expect("the bot is in the report");
+    assert_eq!(bot["assigned"], "DEVELOP,MANAGE_TEMPLATES");
+    let implied = model::TaskSet::of(&[model::Task::Develop, model::Task::ManageTemplates]).expand();
+    assert_eq!(bot["effective"], implied.names().join(","));
+    assert!(implied.contains(model::Task::Messaging) && !implied.contains(model::Task::Manage));
+    let admin = row(&ts.b("admin_system_user_id")).expect("the admin is in the report");
+    assert_eq!(
+        (admin["assigned"].as_str(), admin["effective"].as_str()),
+        (Some("(admin default)"), Some(model::TaskSet::ALL.names().join(",").as_str()))
+    );
+
     let wabas = json(&ts, &["wabas", "list"]).await;
     let kinds: Vec<(&str, &str)> = wabas
         .as_array()
@@ -120,6 +136,18 @@ async fn errors_show_meta_s_message_code_and_trace_id_and_exit_non_zero() {
 }
 
 #[test]
+fn shell_completions_cover_the_commands() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_wabagate")).args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        for word in ["system-users", "access", "plan", "graph-url"] {
+            assert!(script.contains(word), "{shell}: {word}");
+        }
+    }
+}
+
+#[test]
 fn help_documents_exit_codes_and_every_command_has_an_example() {
     let help = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_wabagate")).args(args).arg("--help").output().unwrap();
@@ -140,6 +168,10 @@ fn help_documents_exit_codes_and_every_command_has_an_example() {
         &["access", "grant"],
         &["access", "revoke"],
         &["credit", "share"],
+        &["access", "report"],
+        &["access", "plan"],
+        &["access", "apply"],
+        &["completions"],
     ] {
         assert!(help(command).contains("Example"), "{command:?}");
     }

@@ -161,6 +161,11 @@ pub enum Access {
         #[arg(long)]
         tasks: String,
     },
+    /// Who can do what where: every user assigned on every WABA the token can see, with its
+    /// tasks as assigned and as they take effect (implied tasks added, the route's cap applied),
+    /// and the business's admin system users, who hold every task the cap allows by default.
+    #[command(after_help = "Examples:\n  wabagate access report\n  wabagate access report --output csv > access.csv")]
+    Report,
     /// Compare the access on every WABA the token can see with a file; exit 2 if they differ.
     #[command(
         after_help = "The file lists [[assignment]] tables:\n\n  [[assignment]]\n  system_user = \"Onboarding Bot\"   # a name or an id\n  waba = \"Acme Support\"            # a name or an id\n  tasks = [\"MANAGE\"]\n\nFor every system user the file names, its assignments on the WABAs the token can see are to be\nexactly those listed; system users it does not name are not touched.\n\nExample:\n  wabagate access plan -f access.toml"
@@ -235,6 +240,15 @@ pub async fn run(args: ClientArgs, command: ClientCommand) -> u8 {
 struct Client {
     graph: Graph,
     args: ClientArgs,
+}
+
+/// The tasks of a JSON list, those this build knows.
+fn task_set(list: &Value) -> model::TaskSet {
+    let mut set = model::TaskSet::EMPTY;
+    for task in list.as_array().into_iter().flatten().filter_map(|t| model::Task::parse(t.as_str()?)) {
+        set.insert(task);
+    }
+    set
 }
 
 /// Asks on the terminal; only `yes` confirms.
@@ -444,9 +458,64 @@ impl Client {
         Ok(rows)
     }
 
+    async fn report(&self) -> Result<Rows, CliError> {
+        let business = self.business().await?;
+        let users = self.graph.get_all(&format!("{business}/system_users"), &[("fields", "id,name,role")]).await?;
+        let admins: Vec<&Value> = users.iter().filter(|u| u["role"] == "ADMIN").collect();
+        let mut rows = Rows::new(&["waba_id", "waba", "user_id", "user", "user_type", "assigned", "effective"]);
+        for (edge, owned) in [("owned_whatsapp_business_accounts", true), ("client_whatsapp_business_accounts", false)]
+        {
+            for waba in self.graph.get_all(&format!("{business}/{edge}"), &[("fields", "id,name")]).await? {
+                let (waba_id, waba_name) = (text(&waba["id"]), text(&waba["name"]));
+                let params = [("business", business.as_str()), ("fields", "id,name,user_type,tasks,permitted_tasks")];
+                let assigned = self.graph.get_all(&format!("{waba_id}/assigned_users"), &params).await?;
+                // The cap of the business's route to the WABA: every task on its own WABAs; on a
+                // client's, what an assigned user's permitted_tasks says.
+                let cap = if owned {
+                    Some(model::TaskSet::ALL)
+                } else {
+                    assigned.first().map(|u| task_set(&u["permitted_tasks"]))
+                };
+                for u in &assigned {
+                    let effective = task_set(&u["tasks"]).expand().intersect(task_set(&u["permitted_tasks"]));
+                    rows.push(vec![
+                        waba_id.clone(),
+                        waba_name.clone(),
+                        text(&u["id"]),
+                        text(&u["name"]),
+                        text(&u["user_type"]),
+                        text(&u["tasks"]),
+                        effective.names().join(","),
+                    ]);
+                }
+                for admin in &admins {
+                    if assigned.iter().any(|u| u["id"] == admin["id"]) {
+                        continue;
+                    }
+                    let effective = match cap {
+                        Some(cap) => cap.names().join(","),
+                        None => "every task the share allows".into(),
+                    };
+                    let row = vec![
+                        waba_id.clone(),
+                        waba_name.clone(),
+                        text(&admin["id"]),
+                        text(&admin["name"]),
+                        "SYSTEM_USER".into(),
+                        "(admin default)".into(),
+                        effective,
+                    ];
+                    rows.push(row);
+                }
+            }
+        }
+        Ok(rows)
+    }
+
     async fn access(&self, command: Access) -> Result<Outcome, CliError> {
         let rows = match command {
             Access::Plan { file } => return self.plan(&file, None).await,
+            Access::Report => self.report().await?,
             Access::Apply { file, yes } => return self.plan(&file, Some(yes)).await,
             Access::List { waba } => {
                 let business = self.business().await?;
