@@ -351,6 +351,30 @@ async fn a_wrong_access_file_is_refused_before_anything_changes() {
     assert_eq!(code, 4, "{err}");
 }
 
+#[tokio::test]
+async fn apply_stops_at_the_first_graph_error_and_shows_it() {
+    // A client's WABA shared with STANDARD access: MANAGE is beyond its cap.
+    let mut fixtures = many_wabas();
+    fixtures.push_str(
+        "\n[[business]]\nkey = \"client\"\nname = \"Client\"\n\n[[waba]]\nkey = \"zeta\"\nowner = \"client\"\nname = \"Zeta Shared\"\n\n[[share]]\nwaba = \"zeta\"\npartner = \"bsp\"\nlevel = \"STANDARD\"\n",
+    );
+    let ts = TestServer::with_fixtures(&fixtures).await;
+    let dir = tempfile::tempdir().unwrap();
+    let body = "[[assignment]]\nsystem_user = \"Alpha\"\nwaba = \"WABA 000\"\ntasks = [\"MANAGE\"]\n\n[[assignment]]\nsystem_user = \"Alpha\"\nwaba = \"Zeta Shared\"\ntasks = [\"MANAGE\"]\n\n[[assignment]]\nsystem_user = \"Beta\"\nwaba = \"Zeta Shared\"\ntasks = [\"DEVELOP\"]\n";
+    let file = access_file(dir.path(), body);
+    let (code, out, _) = wabagate(&ts, Some(MANY_TOKEN), &["access", "plan", "-f", &file]).await;
+    assert_eq!(code, 2);
+    assert!(out.contains("Plan: 3 to add, 0 to change, 0 to remove."), "{out}");
+    let (code, _, err) = wabagate(&ts, Some(MANY_TOKEN), &["access", "apply", "-f", &file, "--yes"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("Applied 1 of 3 changes; then the Graph API refused one:"), "{err}");
+    assert!(err.contains("(#200) Permissions error") && err.contains("code 200"), "{err}");
+    // What came before the error is applied, what came after is not.
+    let (code, out, _) = wabagate(&ts, Some(MANY_TOKEN), &["access", "plan", "-f", &file]).await;
+    assert_eq!(code, 2);
+    assert!(out.contains("Plan: 2 to add, 0 to change, 0 to remove."), "{out}");
+}
+
 fn ids_by_name(wabas: &Value, name: &str) -> String {
     wabas.as_array().unwrap().iter().find(|w| w["name"] == name).unwrap()["id"].as_str().unwrap().to_string()
 }
