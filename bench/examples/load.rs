@@ -9,11 +9,10 @@
 //! each scenario on both systems, and wabagate's share of the baseline's requests/s.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 
 use wabagate_bench::{
-    CONNECTIONS, Run, Server, THREADS, employee_with_task, free_port, on_server_cpus, placement, wait_for,
-    wait_for_file, wrk,
+    CONNECTIONS, DemoServer, Run, Server, THREADS, employee_with_task, free_port, on_server_cpus, placement, wait_for,
+    wrk,
 };
 
 use axum::http::StatusCode;
@@ -76,27 +75,8 @@ fn main() {
         rt.block_on(baseline(port, status, headers, body));
         return;
     }
-    // The release server binary: target/release/wabagate, beside this example's examples/ folder.
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(|d| d.parent()).map(|d| d.join("wabagate")).unwrap();
-    assert!(bin.exists(), "build the server first: cargo build --release -p wabagate ({} is missing)", bin.display());
-    let data = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let _server = Server(
-        on_server_cpus(&bin)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
-            .arg(data.path())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for(port);
-    wait_for_file(&data.path().join("bootstrap.json"));
-    let b: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(data.path().join("bootstrap.json")).unwrap()).unwrap();
-    let s = |k: &str| b[k].as_str().unwrap().to_string();
-    let base = format!("http://127.0.0.1:{port}/v23.0");
+    let demo = DemoServer::start();
+    let (s, base) = (|k: &str| demo.b(k), demo.base.clone());
     let (admin, waba, biz, app, secret) =
         (s("admin_token"), s("waba_id"), s("business_id"), s("app_id"), s("app_secret"));
 

@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use model::*;
 use service::secrets;
 use store::{SqliteStore, Store};
-use wabagate_bench::{Run, Server, employee_with_task, free_port, wait_for_file, wait_for_within, wrk};
+use wabagate_bench::{Run, Server, employee_with_task, free_port, rss_mib, wait_for_file, wait_for_within, wrk};
 
 /// Per business: system users, WABAs, assignments per system user.
 const SYSTEM_USERS_PER_BUSINESS: usize = 10_000;
@@ -161,17 +161,6 @@ fn fill(store: &dyn Store, businesses: usize, per_business: usize, wabas_per_bus
     flush(&mut batch, true);
     bar.finish();
     keys.expect("at least one business")
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    kb / 1024.0
 }
 
 /// Starts the release server over a data directory; returns it, its port, and how long it took

@@ -10,13 +10,11 @@
 //! memory should stay flat. Prints a table of resident memory, requests and errors per interval,
 //! then the totals. An answer other than the expected status counts as an error.
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use wabagate_bench::{Server, employee_with_task, free_port, on_server_cpus, wait_for, wait_for_file};
+use wabagate_bench::{DemoServer, employee_with_task, rss_mib};
 
 const TASKS: [&str; 4] = ["MANAGE_TEMPLATES", "DEVELOP", "VIEW_COST", "MANAGE_TEMPLATES,VIEW_INSIGHTS"];
 
@@ -34,17 +32,6 @@ struct World {
     app_token: String,
     /// (system user, its token)
     users: Vec<(String, String)>,
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
 }
 
 async fn worker(w: Arc<World>, n: usize, until: Instant, counters: Arc<Counters>) {
@@ -94,29 +81,11 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let seconds: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(600);
     let workers: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(16);
-    let exe = std::env::current_exe().unwrap();
-    let bin: PathBuf = exe.parent().and_then(|d| d.parent()).map(|d| d.join("wabagate")).unwrap();
-    assert!(bin.exists(), "build the server first: cargo build --release -p wabagate");
-    let data = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let server = Server(
-        on_server_cpus(&bin)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
-            .arg(data.path())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let pid = server.0.id();
-    wait_for(port);
-    wait_for_file(&data.path().join("bootstrap.json"));
-    let b: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(data.path().join("bootstrap.json")).unwrap()).unwrap();
-    let s = |k: &str| b[k].as_str().unwrap().to_string();
-    let base = format!("http://127.0.0.1:{port}/v23.0");
+    let demo = DemoServer::start();
+    let pid = demo.server.0.id();
+    let base = demo.base.clone();
     let (admin, business, waba, app, secret) =
-        (s("admin_token"), s("business_id"), s("waba_id"), s("app_id"), s("app_secret"));
+        (demo.b("admin_token"), demo.b("business_id"), demo.b("waba_id"), demo.b("app_id"), demo.b("app_secret"));
     let users = (0..workers)
         .map(|_| employee_with_task(&base, &admin, &business, &app, &secret, &waba, "MANAGE_TEMPLATES"))
         .collect();

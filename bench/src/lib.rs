@@ -186,3 +186,60 @@ pub fn employee_with_task(
         (su, token)
     })
 }
+
+/// The resident memory of a process, in MiB (Linux).
+pub fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+/// A release server over a fresh demo world, on the servers' CPUs.
+pub struct DemoServer {
+    pub server: Server,
+    pub port: u16,
+    /// `http://127.0.0.1:PORT/v23.0`
+    pub base: String,
+    /// bootstrap.json, as the server wrote it.
+    pub bootstrap: serde_json::Value,
+    _data: tempfile::TempDir,
+}
+
+impl DemoServer {
+    /// Starts target/release/wabagate (beside the running example's examples/ folder).
+    pub fn start() -> DemoServer {
+        let exe = std::env::current_exe().unwrap();
+        let bin = exe.parent().and_then(|d| d.parent()).map(|d| d.join("wabagate")).unwrap();
+        assert!(
+            bin.exists(),
+            "build the server first: cargo build --release -p wabagate ({} is missing)",
+            bin.display()
+        );
+        let data = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let server = Server(
+            on_server_cpus(&bin)
+                .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+                .arg(data.path())
+                .env("RUST_LOG", "warn")
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        wait_for(port);
+        wait_for_file(&data.path().join("bootstrap.json"));
+        let bootstrap =
+            serde_json::from_str(&std::fs::read_to_string(data.path().join("bootstrap.json")).unwrap()).unwrap();
+        DemoServer { server, port, base: format!("http://127.0.0.1:{port}/v23.0"), bootstrap, _data: data }
+    }
+
+    /// A string of bootstrap.json.
+    pub fn b(&self, key: &str) -> String {
+        self.bootstrap[key].as_str().unwrap().to_string()
+    }
+}
