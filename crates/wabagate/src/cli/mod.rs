@@ -284,10 +284,28 @@ impl Client {
         if self.args.token.is_none() {
             return Err(CliError::Usage("no token: pass --token or set WABAGATE_TOKEN".into()));
         }
-        match command {
-            ClientCommand::Access(c) => self.access(c).await,
-            command => self.rows(command).await.map(Outcome::Rows),
-        }
+        let rows = match command {
+            ClientCommand::Access(c) => return self.access(c).await,
+            ClientCommand::SystemUsers(c) => self.system_users(c).await?,
+            ClientCommand::Apps(Apps::Install { system_user, app }) => {
+                let su = self.system_user_id(&system_user).await?;
+                self.graph.post(&format!("{su}/applications"), &[("business_app", &app)]).await?;
+                one(&["system_user", "app", "installed"], vec![su, app, "true".into()])
+            }
+            ClientCommand::Tokens(c) => self.tokens(c).await?,
+            ClientCommand::Wabas(Wabas::List) => self.wabas().await?,
+            ClientCommand::Credit(Credit::Share { credit_line, waba, currency }) => {
+                let r = self
+                    .graph
+                    .post(
+                        &format!("{credit_line}/whatsapp_credit_sharing_and_attach"),
+                        &[("waba_id", &waba), ("waba_currency", &currency)],
+                    )
+                    .await?;
+                one(&["allocation_config_id", "waba_id"], vec![text(&r["allocation_config_id"]), text(&r["waba_id"])])
+            }
+        };
+        Ok(Outcome::Rows(rows))
     }
 
     /// `access plan` (`apply: None`) and `access apply` (`Some(confirmed)`).
@@ -316,33 +334,6 @@ impl Client {
             Err((done, e)) => {
                 eprintln!("Applied {done} of {} changes; then the Graph API refused one:", plan.steps.len());
                 Err(e)
-            }
-        }
-    }
-
-    async fn rows(&self, command: ClientCommand) -> Result<Rows, CliError> {
-        match command {
-            ClientCommand::SystemUsers(c) => self.system_users(c).await,
-            ClientCommand::Apps(Apps::Install { system_user, app }) => {
-                let su = self.system_user_id(&system_user).await?;
-                self.graph.post(&format!("{su}/applications"), &[("business_app", &app)]).await?;
-                Ok(one(&["system_user", "app", "installed"], vec![su, app, "true".into()]))
-            }
-            ClientCommand::Tokens(c) => self.tokens(c).await,
-            ClientCommand::Wabas(Wabas::List) => self.wabas().await,
-            ClientCommand::Access(_) => Err(CliError::Usage("access commands are run by Client::access".into())),
-            ClientCommand::Credit(Credit::Share { credit_line, waba, currency }) => {
-                let r = self
-                    .graph
-                    .post(
-                        &format!("{credit_line}/whatsapp_credit_sharing_and_attach"),
-                        &[("waba_id", &waba), ("waba_currency", &currency)],
-                    )
-                    .await?;
-                Ok(one(
-                    &["allocation_config_id", "waba_id"],
-                    vec![text(&r["allocation_config_id"]), text(&r["waba_id"])],
-                ))
             }
         }
     }
