@@ -146,7 +146,7 @@ async fn read_params(req: Request<Body>, verb: Verb) -> Result<Params, GraphErro
     Ok(params)
 }
 
-/// Adds the parameters of a POST body: multipart, JSON or URL-encoded form.
+/// Adds the parameters of a POST or DELETE body: multipart, JSON or URL-encoded form.
 async fn read_body(req: Request<Body>, params: &mut Params) -> Result<(), GraphError> {
     let content_type =
         req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
