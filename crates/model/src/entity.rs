@@ -251,6 +251,19 @@ pub struct SubscribedApp {
     pub created_time: Timestamp,
 }
 
+/// An app's webhook subscription to one type of object (`POST /{app}/subscriptions`): where its
+/// events go, the token the verification handshake carried, and the fields subscribed.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct AppSubscription {
+    pub app: GraphId,
+    /// `whatsapp_business_account`.
+    pub object: String,
+    pub callback_url: String,
+    pub verify_token: Secret,
+    pub fields: Vec<String>,
+    pub created_time: Timestamp,
+}
+
 /// A Multi-Partner Solution: an owner app and a partner app sharing onboarded WABAs, each side
 /// with its permissions; exactly one side holds MESSAGING.
 #[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]

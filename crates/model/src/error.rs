@@ -219,6 +219,16 @@ impl GraphError {
         Self::whatsapp(400, 130429, "Rate limit hit", "Cloud API message throughput has been reached.".into())
     }
 
+    /// 15: a call that only an app access token may make.
+    pub fn app_token_required() -> Self {
+        Self::new(400, 15, None, OAUTH, "(#15) This method must be called with an app access_token.".into())
+    }
+
+    /// 2200: the callback did not pass the webhook verification handshake.
+    pub fn callback_verification_failed(detail: &str) -> Self {
+        Self::new(400, 2200, None, OAUTH, format!("(#2200) callback verification failed: {detail}"))
+    }
+
     /// 3962: a scope name that is not a permission a system-user token can carry.
     pub fn invalid_scope() -> Self {
         Self::new(400, 3962, None, OAUTH, "Provided permission is not valid. Check your spelling and syntax.".into())
@@ -397,6 +407,8 @@ impl GraphError {
             ("invalid_param", Self::invalid_param("{detail}")),
             ("body_too_large", Self::body_too_large(2_097_152)),
             ("body_timeout", Self::body_timeout(30)),
+            ("app_token_required", Self::app_token_required()),
+            ("callback_verification_failed", Self::callback_verification_failed("{detail}")),
             ("app_rate_limit", Self::app_rate_limit()),
             ("waba_rate_limit", Self::waba_rate_limit()),
             ("throughput_limit", Self::throughput_limit()),

@@ -56,6 +56,13 @@ pub enum Change {
     OnboardToSolution(SolutionWaba),
     Allocation(Box<AllocationConfig>),
     Subscribe(Box<SubscribedApp>),
+    /// An app's webhook subscription, created or replaced.
+    AppSubscribe(Box<AppSubscription>),
+    /// An app's webhook subscription to an object type, removed.
+    AppUnsubscribe {
+        app: GraphId,
+        object: String,
+    },
     Unsubscribe {
         waba: GraphId,
         app: GraphId,
@@ -132,6 +139,7 @@ pub struct World {
     allocations: BTreeMap<GraphId, AllocationConfig>,
     /// (waba, app) → subscription.
     subscribed_apps: BTreeMap<(GraphId, GraphId), SubscribedApp>,
+    app_subscriptions: BTreeMap<(GraphId, String), AppSubscription>,
 }
 
 impl World {
@@ -229,6 +237,12 @@ impl World {
             }
             Change::Unsubscribe { waba, app } => {
                 self.subscribed_apps.remove(&(waba, app));
+            }
+            Change::AppSubscribe(x) => {
+                self.app_subscriptions.insert((x.app, x.object.clone()), *x);
+            }
+            Change::AppUnsubscribe { app, object } => {
+                self.app_subscriptions.remove(&(app, object));
             }
             Change::Message(_) => {}
             Change::TokensUsed { uses } => {
@@ -413,6 +427,11 @@ impl World {
 
     pub fn allocations_of(&self, credit_line: GraphId) -> impl Iterator<Item = &AllocationConfig> {
         self.allocations.values().filter(move |a| a.credit_line == credit_line)
+    }
+
+    /// An app's webhook subscriptions, by object type.
+    pub fn app_subscriptions_of(&self, app: GraphId) -> impl Iterator<Item = &AppSubscription> {
+        self.app_subscriptions.iter().filter(move |((a, _), _)| *a == app).map(|(_, s)| s)
     }
 
     pub fn subscribed_apps_of(&self, waba: GraphId) -> impl Iterator<Item = &SubscribedApp> {

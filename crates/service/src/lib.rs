@@ -11,6 +11,7 @@ mod ops;
 pub mod secrets;
 pub mod solutions;
 mod usage;
+pub mod webhooks;
 pub mod whatsapp;
 
 use std::collections::HashSet;

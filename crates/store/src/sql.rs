@@ -158,6 +158,15 @@ pub fn writes(change: &Change) -> Result<Vec<Stmt>> {
             sql: "DELETE FROM subscribed_apps WHERE waba = $1 AND app = $2",
             params: vec![P::Int(id(*waba)?), P::Int(id(*app)?)],
         }]),
+        Change::AppSubscribe(x) => Ok(vec![Stmt {
+            sql: "INSERT INTO app_subscriptions (app, object, body) VALUES ($1, $2, $3)
+                  ON CONFLICT (app, object) DO UPDATE SET body = excluded.body",
+            params: vec![P::Int(id(x.app)?), P::Text(x.object.clone()), json(x)?],
+        }]),
+        Change::AppUnsubscribe { app, object } => Ok(vec![Stmt {
+            sql: "DELETE FROM app_subscriptions WHERE app = $1 AND object = $2",
+            params: vec![P::Int(id(*app)?), P::Text(object.clone())],
+        }]),
         Change::Message(m) => Ok(vec![Stmt {
             sql: "INSERT INTO messages (id, waba, phone_number, created_time, body) VALUES ($1, $2, $3, $4, $5)",
             params: vec![P::Text(m.id.clone()), P::Int(id(m.waba)?), P::Int(id(m.phone_number)?), P::Int(m.created_time), json(m)?],
@@ -235,6 +244,7 @@ pub const LOADS: &[(&str, Decode)] = &[
     }),
     ("SELECT body FROM allocations ORDER BY id", |r| Ok(Change::Allocation(Box::new(body(r)?)))),
     ("SELECT body FROM subscribed_apps ORDER BY waba, app", |r| Ok(Change::Subscribe(Box::new(body(r)?)))),
+    ("SELECT body FROM app_subscriptions ORDER BY app, object", |r| Ok(Change::AppSubscribe(Box::new(body(r)?)))),
 ];
 
 /// The newest messages of a WABA: parameters `waba`, `limit`.

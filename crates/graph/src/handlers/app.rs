@@ -5,12 +5,12 @@ use model::{GraphError, GraphId, Verb};
 use serde_json::json;
 use service::solutions::NewSolution;
 
-use super::no_such_edge;
+use super::{no_such_edge, success};
 use crate::Answer;
 use crate::params::parse_tasks;
 use crate::{Ctx, paging, render};
 
-const EDGES: &[&str] = &["whatsapp_business_solution", "whatsapp_business_solutions"];
+const EDGES: &[&str] = &["whatsapp_business_solution", "whatsapp_business_solutions", "subscriptions"];
 
 /// An app: visible to the people and system users of the business that owns it, and to itself.
 pub async fn handle(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Answer, GraphError> {
@@ -31,6 +31,7 @@ pub async fn handle(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<An
     match (ctx.verb, edge) {
         (Verb::Post, Some("whatsapp_business_solution")) => create_solution(ctx, id).await,
         (Verb::Get, Some("whatsapp_business_solutions")) => list_solutions(ctx, id),
+        (_, Some("subscriptions")) => subscriptions(ctx, id).await,
         (_, None) => Err(GraphError::unknown_object(ctx.verb, id)),
         (_, Some(edge)) => Err(no_such_edge(ctx, id, edge, "Application", EDGES)),
     }
@@ -72,4 +73,38 @@ fn list_solutions(ctx: &Ctx<'_>, app: GraphId) -> Result<Answer, GraphError> {
         .map(|s| (s.id.0, s))
         .collect();
     paging::page(items, &ctx.params, &ctx.links(), |s| render::solution(&world, s).select(ctx.fields()))?.answer()
+}
+
+/// `/{app}/subscriptions`: the app's webhook subscriptions, managed with its app token.
+async fn subscriptions(ctx: &Ctx<'_>, app: GraphId) -> Result<Answer, GraphError> {
+    if !matches!(ctx.auth()?, service::Authenticated::App { app: a } if *a == app) {
+        return Err(GraphError::app_token_required());
+    }
+    let fields = ctx.params.list("fields")?;
+    match ctx.verb {
+        Verb::Get => {
+            let world = ctx.service.world();
+            let data: Vec<_> = world
+                .app_subscriptions_of(app)
+                .map(|s| {
+                    let fields: Vec<_> = s.fields.iter().map(|f| json!({"name": f, "version": "v23.0"})).collect();
+                    json!({"object": s.object, "callback_url": s.callback_url, "active": true, "fields": fields})
+                })
+                .collect();
+            Ok(Answer::from(json!({ "data": data })))
+        }
+        Verb::Post => {
+            let object = ctx.params.required("object")?;
+            let callback_url = ctx.params.required("callback_url")?;
+            let verify_token = ctx.params.required("verify_token")?;
+            let fields = fields.filter(|f| !f.is_empty()).ok_or_else(|| GraphError::missing_param("fields"))?;
+            ctx.service.subscribe_webhooks(app, &object, &callback_url, &verify_token, fields).await?;
+            Ok(success())
+        }
+        Verb::Delete => {
+            let object = ctx.params.text("object").filter(|o| !o.is_empty());
+            ctx.service.unsubscribe_webhooks(app, object.as_deref(), fields).await?;
+            Ok(success())
+        }
+    }
 }

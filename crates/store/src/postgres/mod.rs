@@ -16,7 +16,7 @@ use crate::sql::{self, Cell, P};
 use crate::{AuditQuery, Result, Store, StoreError};
 
 /// Schema migrations, applied in order; the schema's version is the number applied.
-const MIGRATIONS: &[&str] = &[include_str!("001_initial.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("001_initial.sql"), include_str!("002_app_subscriptions.sql")];
 
 /// The channel servers NOTIFY on after each write.
 pub const CHANNEL: &str = "wabagate_changes";

@@ -15,7 +15,11 @@ use crate::sql::{self, Cell, P};
 use crate::{AuditQuery, Result, Store, StoreError};
 
 /// Schema migrations, applied in order; the schema's version is the number applied.
-const MIGRATIONS: &[&str] = &[include_str!("001_initial.sql"), include_str!("002_whatsapp_assets.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("001_initial.sql"),
+    include_str!("002_whatsapp_assets.sql"),
+    include_str!("003_app_subscriptions.sql"),
+];
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,

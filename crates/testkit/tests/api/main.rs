@@ -19,6 +19,7 @@ mod solutions;
 mod system_users;
 mod templates;
 mod tokens;
+mod webhooks;
 mod whatsapp;
 mod wire;
 mod worlds;

@@ -1,0 +1,7 @@
+-- Apps' webhook subscriptions (POST /{app}/subscriptions), one per object type.
+CREATE TABLE app_subscriptions (
+    app    BIGINT NOT NULL REFERENCES apps (id),
+    object TEXT NOT NULL,
+    body   TEXT NOT NULL,
+    PRIMARY KEY (app, object)
+);
