@@ -137,7 +137,9 @@ end
     );
     println!("| scenario | system | requests/s | p50 | p99 | vs baseline |");
     println!("|---|---|---|---|---|---|");
-    let client = reqwest::Client::new();
+    // No pooled connections: this runtime is idle while wrk runs, longer than the server keeps an
+    // idle connection open, and a pooled connection would be found closed only when reused.
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
     for sc in &scenarios {
         // The exact bytes wabagate answers, for the baseline to answer.
         let url = format!("{base}/{}", sc.path);

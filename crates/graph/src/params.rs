@@ -25,6 +25,10 @@ pub struct Params {
 /// Refuses URL-encoded text (a query string, a form body) whose decoded names or values are not
 /// UTF-8, instead of reading them with replacement characters.
 pub fn check_utf8(encoded: &[u8]) -> Result<(), GraphError> {
+    // Plain ASCII without escapes decodes to itself: nothing to check (the common case).
+    if encoded.iter().all(|&b| b.is_ascii() && b != b'%') {
+        return Ok(());
+    }
     for part in encoded.split(|&b| b == b'&' || b == b'=') {
         if percent_encoding::percent_decode(part).decode_utf8().is_err() {
             return Err(GraphError::invalid_param("Parameters must be UTF-8 text"));
