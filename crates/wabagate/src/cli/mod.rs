@@ -223,7 +223,7 @@ enum Outcome {
 /// Runs a client command; prints its result or its error, and says how to exit.
 pub async fn run(args: ClientArgs, command: ClientCommand) -> u8 {
     let graph = Graph::new(&args.graph_url, &args.api_version, args.token.clone(), args.app_secret.as_deref());
-    let client = Client { graph, args };
+    let client = Client { graph, args, business: tokio::sync::OnceCell::new() };
     match client.run(command).await {
         Ok(Outcome::Rows(rows)) => {
             output::print(&rows.render(client.args.output));
@@ -240,6 +240,19 @@ pub async fn run(args: ClientArgs, command: ClientCommand) -> u8 {
 struct Client {
     graph: Graph,
     args: ClientArgs,
+    /// The business, once found (a command may need it more than once).
+    business: tokio::sync::OnceCell<String>,
+}
+
+/// The WABAs a business owns (`true`) and those its clients share with it (`false`), with these
+/// fields: every WABA the token can see.
+async fn visible_wabas(graph: &Graph, business: &str, fields: &str) -> Result<Vec<(bool, Value)>, CliError> {
+    let mut wabas = Vec::new();
+    for (edge, owned) in [("owned_whatsapp_business_accounts", true), ("client_whatsapp_business_accounts", false)] {
+        let listed = graph.get_all(&format!("{business}/{edge}"), &[("fields", fields)]).await?;
+        wabas.extend(listed.into_iter().map(|w| (owned, w)));
+    }
+    Ok(wabas)
 }
 
 /// The tasks of a JSON list, those this build knows.
@@ -340,14 +353,17 @@ impl Client {
 
     /// The business to act in: --business, or the business of the token's user.
     async fn business(&self) -> Result<String, CliError> {
-        if let Some(b) = &self.args.business {
-            return Ok(b.clone());
-        }
-        let me = self.graph.get("me", &[("fields", "id,business")]).await?;
-        match me.pointer("/business/id").and_then(Value::as_str) {
-            Some(b) => Ok(b.to_string()),
-            None => Err(CliError::Usage("cannot tell the token's business: pass --business".into())),
-        }
+        let found = self.business.get_or_try_init(|| async {
+            if let Some(b) = &self.args.business {
+                return Ok(b.clone());
+            }
+            let me = self.graph.get("me", &[("fields", "id,business")]).await?;
+            match me.pointer("/business/id").and_then(Value::as_str) {
+                Some(b) => Ok(b.to_string()),
+                None => Err(CliError::Usage("cannot tell the token's business: pass --business".into())),
+            }
+        });
+        found.await.cloned()
     }
 
     /// A system user named by id, or by its exact name among the business's system users.
@@ -431,20 +447,15 @@ impl Client {
     async fn wabas(&self) -> Result<Rows, CliError> {
         let business = self.business().await?;
         let mut rows = Rows::new(&["id", "name", "ownership", "currency", "timezone_id"]);
-        for (edge, ownership) in
-            [("owned_whatsapp_business_accounts", "owned"), ("client_whatsapp_business_accounts", "client")]
-        {
-            let fields = [("fields", "id,name,currency,timezone_id")];
-            for w in self.graph.get_all(&format!("{business}/{edge}"), &fields).await? {
-                let row = vec![
-                    text(&w["id"]),
-                    text(&w["name"]),
-                    ownership.into(),
-                    text(&w["currency"]),
-                    text(&w["timezone_id"]),
-                ];
-                rows.push(row);
-            }
+        for (owned, w) in visible_wabas(&self.graph, &business, "id,name,currency,timezone_id").await? {
+            let ownership = if owned { "owned" } else { "client" };
+            rows.push(vec![
+                text(&w["id"]),
+                text(&w["name"]),
+                ownership.into(),
+                text(&w["currency"]),
+                text(&w["timezone_id"]),
+            ]);
         }
         Ok(rows)
     }
@@ -454,50 +465,47 @@ impl Client {
         let users = self.graph.get_all(&format!("{business}/system_users"), &[("fields", "id,name,role")]).await?;
         let admins: Vec<&Value> = users.iter().filter(|u| u["role"] == "ADMIN").collect();
         let mut rows = Rows::new(&["waba_id", "waba", "user_id", "user", "user_type", "assigned", "effective"]);
-        for (edge, owned) in [("owned_whatsapp_business_accounts", true), ("client_whatsapp_business_accounts", false)]
-        {
-            for waba in self.graph.get_all(&format!("{business}/{edge}"), &[("fields", "id,name")]).await? {
-                let (waba_id, waba_name) = (text(&waba["id"]), text(&waba["name"]));
-                let params = [("business", business.as_str()), ("fields", "id,name,user_type,tasks,permitted_tasks")];
-                let assigned = self.graph.get_all(&format!("{waba_id}/assigned_users"), &params).await?;
-                // The cap of the business's route to the WABA: every task on its own WABAs; on a
-                // client's, what an assigned user's permitted_tasks says.
-                let cap = if owned {
-                    Some(model::TaskSet::ALL)
-                } else {
-                    assigned.first().map(|u| task_set(&u["permitted_tasks"]))
+        for (owned, waba) in visible_wabas(&self.graph, &business, "id,name").await? {
+            let (waba_id, waba_name) = (text(&waba["id"]), text(&waba["name"]));
+            let params = [("business", business.as_str()), ("fields", "id,name,user_type,tasks,permitted_tasks")];
+            let assigned = self.graph.get_all(&format!("{waba_id}/assigned_users"), &params).await?;
+            // The cap of the business's route to the WABA: every task on its own WABAs; on a
+            // client's, what an assigned user's permitted_tasks says.
+            let cap = if owned {
+                Some(model::TaskSet::ALL)
+            } else {
+                assigned.first().map(|u| task_set(&u["permitted_tasks"]))
+            };
+            for u in &assigned {
+                let effective = task_set(&u["tasks"]).expand().intersect(task_set(&u["permitted_tasks"]));
+                rows.push(vec![
+                    waba_id.clone(),
+                    waba_name.clone(),
+                    text(&u["id"]),
+                    text(&u["name"]),
+                    text(&u["user_type"]),
+                    text(&u["tasks"]),
+                    effective.names().join(","),
+                ]);
+            }
+            for admin in &admins {
+                if assigned.iter().any(|u| u["id"] == admin["id"]) {
+                    continue;
+                }
+                let effective = match cap {
+                    Some(cap) => cap.names().join(","),
+                    None => "every task the share allows".into(),
                 };
-                for u in &assigned {
-                    let effective = task_set(&u["tasks"]).expand().intersect(task_set(&u["permitted_tasks"]));
-                    rows.push(vec![
-                        waba_id.clone(),
-                        waba_name.clone(),
-                        text(&u["id"]),
-                        text(&u["name"]),
-                        text(&u["user_type"]),
-                        text(&u["tasks"]),
-                        effective.names().join(","),
-                    ]);
-                }
-                for admin in &admins {
-                    if assigned.iter().any(|u| u["id"] == admin["id"]) {
-                        continue;
-                    }
-                    let effective = match cap {
-                        Some(cap) => cap.names().join(","),
-                        None => "every task the share allows".into(),
-                    };
-                    let row = vec![
-                        waba_id.clone(),
-                        waba_name.clone(),
-                        text(&admin["id"]),
-                        text(&admin["name"]),
-                        "SYSTEM_USER".into(),
-                        "(admin default)".into(),
-                        effective,
-                    ];
-                    rows.push(row);
-                }
+                let row = vec![
+                    waba_id.clone(),
+                    waba_name.clone(),
+                    text(&admin["id"]),
+                    text(&admin["name"]),
+                    "SYSTEM_USER".into(),
+                    "(admin default)".into(),
+                    effective,
+                ];
+                rows.push(row);
             }
         }
         Ok(rows)

@@ -18,7 +18,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{CliError, Graph, text};
+use super::{CliError, Graph, text, visible_wabas};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -160,10 +160,8 @@ pub async fn plan(graph: &Graph, business: &str, path: &Path) -> Result<Plan, Cl
         items.iter().map(|i| Named { id: text(&i["id"]), name: text(&i["name"]) }).collect()
     };
     let users = named(graph.get_all(&format!("{business}/system_users"), &[("fields", "id,name")]).await?);
-    let mut wabas = Vec::new();
-    for edge in ["owned_whatsapp_business_accounts", "client_whatsapp_business_accounts"] {
-        wabas.extend(named(graph.get_all(&format!("{business}/{edge}"), &[("fields", "id,name")]).await?));
-    }
+    let mut wabas = named(visible_wabas(graph, business, "id,name").await?.into_iter().map(|(_, w)| w).collect());
+    wabas.sort();
 
     let mut wanted: BTreeMap<(Named, Named), Tasks> = BTreeMap::new();
     let mut named_users = BTreeSet::new();
@@ -194,9 +192,7 @@ pub async fn plan(graph: &Graph, business: &str, path: &Path) -> Result<Plan, Cl
     }
 
     let mut steps = Vec::new();
-    let mut sorted_wabas = wabas.clone();
-    sorted_wabas.sort();
-    for waba in &sorted_wabas {
+    for waba in &wabas {
         for user in &named_users {
             let key = (waba.clone(), user.clone());
             let (before, after) = (current.get(&key).cloned(), wanted.get(&key).cloned());
