@@ -14,7 +14,9 @@
 
 const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
+const crypto = require('node:crypto');
 const fs = require('node:fs');
+const http = require('node:http');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
@@ -33,7 +35,7 @@ const STARTUP_TIMEOUT_MS = 20_000;
 const ACTION_TIMEOUT_MS = 10_000;
 const WIDE = { width: 1280, height: 800 };
 const NARROW = { width: 390, height: 844 };
-const NAV_LINKS = ['System Users', 'WhatsApp Accounts', 'Access overview', 'Tokens', 'Activity log'];
+const NAV_LINKS = ['System Users', 'WhatsApp Accounts', 'Access overview', 'Tokens', 'Activity log', 'Webhooks'];
 
 // ------------------------------------------------------------------------------ checks
 
@@ -730,6 +732,96 @@ test('2. changes made through the API show in the console at once', { timeout: 1
   check(renamed.status === 200, 'API renamed it', `HTTP ${renamed.status}`);
   await page.goto(`${base}/console/system-users/${id}`);
   await expectHeading(page, 'API Bot Renamed');
+});
+
+// ------------------------------------------------------------------------------ 2b. webhooks
+
+/** A webhook receiver on loopback: echoes the handshake for `verifyToken`, checks each POST's
+ *  X-Hub-Signature-256 with `secret`, answers 500 to the first `failFirst` POSTs, then 200. */
+async function startReceiver(secret, verifyToken, failFirst) {
+  const posts = [];
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://127.0.0.1');
+    if (req.method === 'GET') {
+      const ok = url.searchParams.get('hub.verify_token') === verifyToken;
+      res.writeHead(ok ? 200 : 403);
+      res.end(ok ? url.searchParams.get('hub.challenge') : '');
+      return;
+    }
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks);
+      const expected = `sha256=${crypto.createHmac('sha256', secret).update(raw).digest('hex')}`;
+      const status = posts.length < failFirst ? 500 : 200;
+      posts.push({
+        delivery: req.headers['x-wabagate-delivery'],
+        signed: req.headers['x-hub-signature-256'] === expected,
+        body: JSON.parse(raw.toString()),
+        status,
+      });
+      res.writeHead(status);
+      res.end();
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${server.address().port}/hook`, posts, close: () => server.close() };
+}
+
+async function waitFor(what, predicate, ms = 15_000) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (predicate()) return;
+    await sleep(50);
+  }
+  check(false, what, 'not within 15 s');
+}
+
+test('2b. webhook deliveries are listed in the console and Redeliver sends one again', { timeout: 120_000 }, async (t) => {
+  const bs = demo.bootstrap;
+  const base = demo.base;
+  const receiver = await startReceiver(bs.app_secret, 'browser-vt', 1);
+  t.after(() => receiver.close());
+  const subscribed = await graph(base, 'POST', `${bs.app_id}/subscriptions`, {
+    token: `${bs.app_id}|${bs.app_secret}`,
+    form: { object: 'whatsapp_business_account', callback_url: receiver.url, verify_token: 'browser-vt', fields: 'messages' },
+  });
+  check(subscribed.status === 200, 'the app subscribed (handshake answered)', JSON.stringify(subscribed.body));
+  check((await graph(base, 'POST', `${bs.waba_id}/subscribed_apps`, { token: bs.admin_token })).status === 200,
+    'the app subscribed to the WABA');
+  const inbound = await graph(base, 'POST', `_wabagate/phone_numbers/${bs.phone_number_id}/inbound`,
+    { token: bs.admin_token, form: { from: '16505551234', text: 'Hello from the browser test', name: 'Bo' } });
+  check(inbound.status === 200, 'a customer message was simulated', JSON.stringify(inbound.body));
+  await waitFor('the delivery failed once, then arrived', () => receiver.posts.length >= 2);
+  check(receiver.posts.every((p) => p.signed), 'every POST carries the app secret\'s signature');
+
+  const context = await newContext();
+  t.after(() => context.close());
+  const page = await context.newPage();
+  await signIn(page, base, bs.person_email, bs.person_password);
+  await clickNav(page, 'Webhooks');
+  await expectHeading(page, 'Webhooks');
+  let rows = await tableRows(page.locator('main table'));
+  const row = rows.find((r) => r[1].startsWith('messages') && r[1].includes('inbound message'));
+  check(Boolean(row), 'the delivery is listed as "messages inbound message"', JSON.stringify(rows));
+  check(row[2] === bs.waba_id, 'its target is the WABA', row[2]);
+  check(row[3].startsWith('delivered 200'), 'delivered, 200', row[3]);
+  check(row[4] === '2', 'after 2 attempts', row[4]);
+  await page.locator('main table tbody tr').first().getByText('Body', { exact: true }).click();
+  check(await page.getByText('Hello from the browser test').first().isVisible(), 'its body opens and shows the text');
+  await shot(page, 'webhooks');
+
+  await submit(page, page.locator('main table tbody tr').first().getByRole('button', { name: 'Redeliver' }));
+  await expectHeading(page, 'Webhooks');
+  await waitFor('the redelivery arrived', () => receiver.posts.length >= 3);
+  const [first, , again] = receiver.posts;
+  check(again.status === 200 && again.signed, 'the redelivery was signed and answered 200');
+  check(JSON.stringify(again.body) === JSON.stringify(first.body), 'with the same body');
+  check(again.delivery !== first.delivery, 'as a new delivery id', `${first.delivery} -> ${again.delivery}`);
+  await page.reload();
+  rows = await tableRows(page.locator('main table'));
+  check(rows.length >= 2 && rows[0][3].startsWith('delivered 200') && rows[0][4] === '1',
+    'the new delivery is listed first, delivered at once', JSON.stringify(rows.slice(0, 2)));
 });
 
 // ------------------------------------------------------------------------------ 3. non-admin

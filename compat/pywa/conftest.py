@@ -16,4 +16,12 @@ from harness import pytest_configure, pytest_runtest_makereport, pytest_runtest_
 
 @pytest.fixture(scope="session")
 def wabagate():
-    yield from serve("wabagate-compat-pywa-", "--template-review", "immediate")
+    yield from serve(
+        "wabagate-compat-pywa-",
+        "--template-review",
+        "immediate",
+        "--message-delivered-after",
+        "200ms",
+        "--message-read-after",
+        "400ms",
+    )

@@ -56,6 +56,8 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/console/access.csv", get(pages::access_csv))
         .route("/console/activity", get(pages::activity))
         .route("/console/tokens", get(pages::tokens))
+        .route("/console/webhooks", get(pages::webhooks))
+        .route("/console/webhooks/{app}/deliveries/{id}/redeliver", post(pages::redeliver))
         .route(
             "/console/static/style.css",
             get(|| async { static_file("text/css", include_str!("../static/style.css")) }),

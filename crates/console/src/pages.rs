@@ -769,3 +769,109 @@ pub async fn tokens(State(state): State<ConsoleState>, headers: HeaderMap) -> Re
     };
     render(page)
 }
+
+#[derive(serde::Deserialize, Default)]
+pub struct WebhooksQuery {
+    #[serde(default)]
+    app: String,
+}
+
+/// What a delivery's body is about, in a word: its `event`, its message status, or `message`.
+fn delivery_event(body: &str) -> String {
+    let body: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let value = &body["entry"][0]["changes"][0]["value"];
+    if let Some(event) = value["event"].as_str() {
+        return event.to_string();
+    }
+    if let Some(status) = value["statuses"][0]["status"].as_str() {
+        return format!("status: {status}");
+    }
+    if value["messages"].is_array() { "inbound message".into() } else { String::new() }
+}
+
+/// Webhooks: the deliveries of one of the business's apps, newest first, with Redeliver.
+pub async fn webhooks(
+    State(state): State<ConsoleState>,
+    headers: HeaderMap,
+    Query(q): Query<WebhooksQuery>,
+) -> Response {
+    let who = or_page!(state.signed_in(&headers));
+    if !who.is_admin() {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            "Webhook deliveries are shown to admins of the business.",
+        );
+    }
+    let business = who.principal.business;
+    let (apps, subscription) = {
+        let world = state.service.world();
+        let apps: Vec<(GraphId, String)> =
+            world.apps().filter(|a| a.business == business).map(|a| (a.id, a.name.clone())).collect();
+        let chosen =
+            GraphId::parse(q.app.trim()).filter(|id| apps.iter().any(|(a, _)| a == id)).or(apps.first().map(|a| a.0));
+        let subscription = chosen.and_then(|app| {
+            world.app_subscriptions_of(app).find(|s| s.object == service::webhooks::WABA_OBJECT).cloned()
+        });
+        let tabs: Vec<AppTab> = apps
+            .iter()
+            .map(|(id, name)| AppTab { id: id.to_string(), name: name.clone(), current: Some(*id) == chosen })
+            .collect();
+        (tabs, subscription)
+    };
+    let app = apps.iter().find(|a| a.current).map(|a| AppTab { id: a.id.clone(), name: a.name.clone(), current: true });
+    let deliveries = match app.as_ref().and_then(|a| GraphId::parse(&a.id)) {
+        Some(id) => match state.service.deliveries(id, None, 100).await {
+            Ok(d) => d,
+            Err(e) => return graph_error_page(&e),
+        },
+        None => Vec::new(),
+    };
+    let rows = deliveries
+        .iter()
+        .map(|d| DeliveryRow {
+            id: d.id.to_string(),
+            time: fmt_time(Some(d.event.due_ms.div_euclid(1000))),
+            field: d.event.field.clone(),
+            event: delivery_event(&d.event.body),
+            target: d.event.entry.to_string(),
+            status: d.status.as_str().to_string(),
+            code: d.last_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into()),
+            attempts: d.attempts,
+            latency: d.latency_ms.map(|l| format!("{l} ms")).unwrap_or_else(|| "—".into()),
+            error: d.last_error.clone().unwrap_or_default(),
+            body: serde_json::from_str::<serde_json::Value>(&d.event.body)
+                .and_then(|v| serde_json::to_string_pretty(&v))
+                .unwrap_or_else(|_| d.event.body.clone()),
+        })
+        .collect();
+    render(Webhooks {
+        chrome: state.chrome(&who, "webhooks"),
+        apps,
+        app,
+        callback: subscription.as_ref().map(|s| s.callback_url.clone()).unwrap_or_default(),
+        fields: subscription.map(|s| s.fields.join(", ")).unwrap_or_default(),
+        deliveries: rows,
+    })
+}
+
+/// Redeliver: the delivery's event is sent again, as a new delivery.
+pub async fn redeliver(
+    State(state): State<ConsoleState>,
+    headers: HeaderMap,
+    Path((app, id)): Path<(String, String)>,
+    Form(form): FormData,
+) -> Response {
+    let who = or_page!(posted(&state, &headers, &form));
+    let app = or_page!(path_id(&app));
+    let owned = state.service.world().app(app).is_some_and(|a| a.business == who.principal.business);
+    let Ok(id) = id.parse::<u64>() else { return not_found() };
+    if !owned || !who.is_admin() {
+        return not_found();
+    }
+    match state.service.redeliver(app, id).await {
+        Ok(Some(_)) => see_other(format!("/console/webhooks?app={app}")),
+        Ok(None) => not_found(),
+        Err(e) => graph_error_page(&e),
+    }
+}

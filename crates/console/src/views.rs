@@ -189,3 +189,36 @@ pub struct ErrorPage {
     pub title: String,
     pub message: String,
 }
+
+pub struct AppTab {
+    pub id: String,
+    pub name: String,
+    pub current: bool,
+}
+
+pub struct DeliveryRow {
+    pub id: String,
+    pub time: String,
+    pub field: String,
+    /// The event or status the body carries, if it names one.
+    pub event: String,
+    pub target: String,
+    pub status: String,
+    pub code: String,
+    pub attempts: u32,
+    pub latency: String,
+    pub error: String,
+    pub body: String,
+}
+
+#[derive(Template)]
+#[template(path = "webhooks.html")]
+pub struct Webhooks {
+    pub chrome: Chrome,
+    pub apps: Vec<AppTab>,
+    /// The app shown, if the business has any.
+    pub app: Option<AppTab>,
+    pub callback: String,
+    pub fields: String,
+    pub deliveries: Vec<DeliveryRow>,
+}

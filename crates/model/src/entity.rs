@@ -241,6 +241,88 @@ pub struct Message {
     pub created_time: Timestamp,
 }
 
+/// A webhook event for one app, queued in the same transaction as the change that caused it.
+/// Stored, not indexed: the store's delivery queue sends it (docs/webhooks.md).
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct WebhookEvent {
+    pub app: GraphId,
+    /// The id of the entry the event is about: a WABA, or a business for `partner_solutions`.
+    /// One app's events about one entry are delivered in order.
+    pub entry: GraphId,
+    /// The WABA whose subscribed_apps override callback applies, if any.
+    pub waba: Option<GraphId>,
+    pub field: String,
+    /// The exact JSON body sent, and signed.
+    pub body: String,
+    /// When the event happens, in Unix milliseconds: it is not sent before.
+    pub due_ms: i64,
+}
+
+/// Where a queued webhook delivery stands.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DeliveryStatus {
+    /// Waiting to be sent, or to be sent again.
+    Pending,
+    /// The callback answered 2xx.
+    Delivered,
+    /// Given up after retrying for the configured time (or with no callback left to send to).
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DeliveryStatus> {
+        match s {
+            "pending" => Some(DeliveryStatus::Pending),
+            "delivered" => Some(DeliveryStatus::Delivered),
+            "failed" => Some(DeliveryStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// A webhook delivery as the store keeps it: the event and what its attempts met.
+#[derive(Clone, PartialEq, Debug)]
+pub struct WebhookDelivery {
+    /// The delivery's id, sent as `X-Wabagate-Delivery` so receivers can de-duplicate.
+    pub id: u64,
+    pub event: WebhookEvent,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub next_attempt_ms: i64,
+    /// The HTTP status the last attempt got, if it got one.
+    pub last_code: Option<u16>,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<String>,
+    /// How long the last attempt took.
+    pub latency_ms: Option<i64>,
+    /// Where the last attempt went.
+    pub callback_url: Option<String>,
+    /// When it was delivered or given up.
+    pub finished_ms: Option<i64>,
+}
+
+/// What one delivery attempt met, as the store records it.
+#[derive(Clone, PartialEq, Debug)]
+pub struct DeliveryAttempt {
+    pub id: u64,
+    pub status: DeliveryStatus,
+    /// When to try again (pending only).
+    pub next_attempt_ms: i64,
+    pub code: Option<u16>,
+    pub error: Option<String>,
+    pub latency_ms: i64,
+    pub callback_url: Option<String>,
+    pub at_ms: i64,
+}
+
 /// An app subscribed to a WABA's webhooks.
 #[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
 pub struct SubscribedApp {

@@ -41,6 +41,12 @@ pub enum Change {
     Token(Box<Token>),
     Waba(Box<Waba>),
     Share(Share),
+    /// A WABA no longer shared with a partner business: the share and the partner's
+    /// assignments on it end.
+    Unshare {
+        waba: GraphId,
+        partner: GraphId,
+    },
     Assign(Assignment),
     Unassign {
         waba: GraphId,
@@ -69,6 +75,8 @@ pub enum Change {
     },
     /// A sent message: stored, not indexed.
     Message(Box<Message>),
+    /// A webhook event queued for delivery: stored, not indexed.
+    Event(Box<WebhookEvent>),
     /// Coalesced last-use times of tokens.
     TokensUsed {
         uses: Vec<(GraphId, Timestamp)>,
@@ -144,8 +152,8 @@ pub struct World {
 
 impl World {
     pub fn apply(&mut self, change: &Change) {
-        // Messages are stored, not indexed: no need to copy one.
-        if !matches!(change, Change::Message(_)) {
+        // Messages and events are stored, not indexed: no need to copy one.
+        if !matches!(change, Change::Message(_) | Change::Event(_)) {
             self.apply_owned(change.clone())
         }
     }
@@ -184,6 +192,20 @@ impl World {
             Change::Share(s) => {
                 self.shared_with.insert((s.partner, s.waba));
                 self.shares.insert((s.waba, s.partner), s);
+            }
+            Change::Unshare { waba, partner } => {
+                self.shared_with.remove(&(partner, waba));
+                self.shares.remove(&(waba, partner));
+                if let Some(grants) = self.grants.get_mut(&waba) {
+                    for grant in grants.remove_business(partner) {
+                        if let Some(holder) = self.holders.get_mut(&grant.user) {
+                            holder.wabas.remove(&waba);
+                        }
+                    }
+                    if grants.0.is_empty() {
+                        self.grants.remove(&waba);
+                    }
+                }
             }
             Change::Assign(a) => {
                 // Users are loaded before their assignments; one of an unknown user has no holder.
@@ -244,7 +266,7 @@ impl World {
             Change::AppUnsubscribe { app, object } => {
                 self.app_subscriptions.remove(&(app, object));
             }
-            Change::Message(_) => {}
+            Change::Message(_) | Change::Event(_) => {}
             Change::TokensUsed { uses } => {
                 for (id, at) in uses {
                     if let Some(t) = self.tokens.get_mut(&id) {
@@ -421,6 +443,11 @@ impl World {
             .filter_map(|((_, s), _)| self.solutions.get(s))
     }
 
+    /// The WABAs onboarded onto a solution, in id order.
+    pub fn wabas_of_solution(&self, solution: GraphId) -> Vec<GraphId> {
+        self.solution_wabas.keys().filter(|(_, s)| *s == solution).map(|(w, _)| *w).collect()
+    }
+
     pub fn allocation(&self, id: GraphId) -> Option<&AllocationConfig> {
         self.allocations.get(&id)
     }
@@ -550,6 +577,14 @@ impl WabaGrants {
         match grants.binary_search_by_key(&grant.user, |g| g.user) {
             Ok(j) => grants[j] = grant,
             Err(j) => grants.insert(j, grant),
+        }
+    }
+
+    /// Removes every grant of the business's users, and answers them.
+    fn remove_business(&mut self, business: GraphId) -> Vec<Grant> {
+        match self.0.binary_search_by_key(&business, |(b, _)| *b) {
+            Ok(i) => self.0.remove(i).1,
+            Err(_) => Vec::new(),
         }
     }
 

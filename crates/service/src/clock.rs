@@ -19,6 +19,12 @@ impl Clock {
         real + self.offset.load(Ordering::Relaxed)
     }
 
+    /// Unix milliseconds now.
+    pub fn now_ms(&self) -> i64 {
+        let real = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        real + self.offset.load(Ordering::Relaxed) * 1000
+    }
+
     /// Moves this clock forward (tests only need forward).
     pub fn advance(&self, secs: i64) {
         self.offset.fetch_add(secs, Ordering::Relaxed);

@@ -4,11 +4,13 @@
 
 pub mod clock;
 pub mod credit;
+mod deliveries;
 pub mod fixtures;
 pub mod limits;
 mod messages;
 mod ops;
 pub mod secrets;
+mod sharing;
 pub mod solutions;
 mod usage;
 pub mod webhooks;
@@ -93,11 +95,18 @@ pub struct Settings {
     pub rate_limits: limits::RateLimits,
     /// Faults injected into matching requests; none by default.
     pub faults: Vec<limits::Fault>,
+    /// How webhooks are delivered, and when sent messages are delivered and read.
+    pub webhooks: webhooks::WebhookSettings,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { template_review: TemplateReview::After(5), rate_limits: Default::default(), faults: Vec::new() }
+        Settings {
+            template_review: TemplateReview::After(5),
+            rate_limits: Default::default(),
+            faults: Vec::new(),
+            webhooks: Default::default(),
+        }
     }
 }
 
@@ -115,6 +124,8 @@ pub struct Service {
     clock: Arc<Clock>,
     /// Commits the writes to a store of this server's own, in groups.
     committer: Arc<Committer>,
+    /// Woken when a write has queued webhook deliveries.
+    deliveries_queued: Arc<tokio::sync::Notify>,
 }
 
 /// Group commit: writes are checked and applied one at a time, then committed in groups, one
@@ -199,6 +210,7 @@ struct Pending {
 pub struct Tx<'w> {
     world: &'w World,
     now: Timestamp,
+    now_ms: i64,
     changes: Vec<Change>,
     audit: Vec<AuditEvent>,
     taken: HashSet<GraphId>,
@@ -211,6 +223,11 @@ impl<'w> Tx<'w> {
 
     pub fn now(&self) -> Timestamp {
         self.now
+    }
+
+    /// Now, in Unix milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        self.now_ms
     }
 
     /// A fresh 16-digit id no object has.
@@ -285,6 +302,7 @@ impl Service {
             usage: usage::Usage::default(),
             clock,
             committer,
+            deliveries_queued: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -326,16 +344,27 @@ impl Service {
         let based_on = self.applied.load(Ordering::SeqCst);
         let (result, changes, audit) = {
             let world = self.world();
-            let mut tx =
-                Tx { world: &world, now: self.now(), changes: Vec::new(), audit: Vec::new(), taken: HashSet::new() };
+            let now_ms = self.clock.now_ms();
+            let mut tx = Tx {
+                world: &world,
+                now: now_ms.div_euclid(1000),
+                now_ms,
+                changes: Vec::new(),
+                audit: Vec::new(),
+                taken: HashSet::new(),
+            };
             let result = build(&mut tx)?;
             (result, tx.changes, tx.audit)
         };
         if changes.is_empty() && audit.is_empty() {
             return Ok(result);
         }
+        let queues_events = changes.iter().any(|c| matches!(c, Change::Event(_)));
         if self.store.is_shared() {
             self.commit(based_on, changes, audit).await?;
+            if queues_events {
+                self.deliveries_queued.notify_one();
+            }
             return Ok(result);
         }
         {
@@ -357,6 +386,9 @@ impl Service {
             tokio::spawn(async move { committer.run().await });
         }
         answer.await.unwrap_or_else(|_| Err(GraphError::transient()))?;
+        if queues_events {
+            self.deliveries_queued.notify_one();
+        }
         Ok(result)
     }
 

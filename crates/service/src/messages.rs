@@ -47,7 +47,7 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
 
 /// A recipient as the API takes it: a phone number with an optional `+`, spaces, dashes and
 /// parentheses, 7 to 15 digits once those are removed.
-fn recipient(to: &str) -> Option<String> {
+pub fn recipient(to: &str) -> Option<String> {
     let digits: String = to.chars().filter(|c| !matches!(c, '+' | ' ' | '-' | '(' | ')')).collect();
     (digits.len() >= 7 && digits.len() <= 15 && digits.bytes().all(|b| b.is_ascii_digit())).then_some(digits)
 }

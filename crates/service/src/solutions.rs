@@ -5,6 +5,7 @@ use model::rules::{self, Operation};
 use model::{Change, GraphError, GraphId, Solution, Task, TaskSet, Verb};
 use serde_json::json;
 
+use crate::webhooks::events;
 use crate::{Acting, Service};
 
 /// What one side of a solution asks of it.
@@ -104,6 +105,7 @@ impl Service {
                 Some(solution_json(&solution)),
             );
             let id = solution.id;
+            notify_parties(tx, &solution, "partner_solutions", events::solution(&solution, true));
             tx.change(Change::Solution(Box::new(solution)));
             Ok(id)
         })
@@ -197,9 +199,29 @@ impl Service {
                 Some(solution_json(s)),
                 Some(solution_json(&next)),
             );
+            notify_parties(tx, &next, "partner_solutions", events::solution(&next, false));
+            if action == SolutionAction::Accept {
+                // The WABAs onboarded onto the solution are now shared with both its partners.
+                let (owner, partner) = Self::solution_sides(tx.world(), &next);
+                let partners: Vec<GraphId> = owner.into_iter().chain(partner).collect();
+                for waba in tx.world().wabas_of_solution(solution) {
+                    let Some(waba_owner) = tx.world().waba(waba).map(|w| w.owner) else { continue };
+                    let value = events::partner("PARTNER_ADDED", waba, waba_owner, Some((&next, &partners)));
+                    notify_parties(tx, &next, "account_update", value);
+                }
+            }
             tx.change(Change::Solution(Box::new(next)));
             Ok(())
         })
         .await
+    }
+}
+
+/// Queues an event for the solution's two apps, each with its own business as the entry.
+fn notify_parties(tx: &mut crate::Tx<'_>, s: &Solution, field: &str, value: serde_json::Value) {
+    for app in [s.owner_app, s.partner_app] {
+        if let Some(business) = tx.world().app(app).map(|a| a.business) {
+            tx.notify_app(app, business, field, value.clone());
+        }
     }
 }

@@ -168,3 +168,341 @@ impl Service {
         .await
     }
 }
+
+/// How webhooks are delivered, and when sent messages are delivered and read
+/// (docs/webhooks.md). The retry schedule is [`crate::deliveries::retry_delay`].
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    /// How long a delivery is retried before it is given up.
+    pub retry_for: Duration,
+    /// How long the callback has to answer a delivery.
+    pub timeout: Duration,
+    /// When a sent message's `delivered` status follows its `sent` one; `None` never.
+    pub delivered_after: Option<Duration>,
+    /// When a sent message's `read` status follows its `sent` one; `None` never.
+    pub read_after: Option<Duration>,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            retry_for: Duration::from_secs(7 * 24 * 3600),
+            timeout: Duration::from_secs(10),
+            delivered_after: Some(Duration::from_secs(1)),
+            read_after: Some(Duration::from_secs(2)),
+        }
+    }
+}
+
+/// A duration as the flags take it: `500ms`, `30s`, `10m`, `2h`, `7d`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number.parse().map_err(|_| format!("'{s}' is not a duration such as 500ms, 30s, 10m, 2h or 7d"))?;
+    let ms = match unit {
+        "ms" => Some(n),
+        "" | "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        "d" => n.checked_mul(86_400_000),
+        _ => None,
+    };
+    ms.map(Duration::from_millis).ok_or_else(|| format!("'{s}' is not a duration such as 500ms, 30s, 10m, 2h or 7d"))
+}
+
+/// A delay that may be `never`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Delay(pub Option<Duration>);
+
+impl Delay {
+    /// `never`, or a duration ([`parse_duration`]).
+    pub fn parse(s: &str) -> Result<Delay, String> {
+        if s.trim() == "never" { Ok(Delay(None)) } else { parse_duration(s).map(|d| Delay(Some(d))) }
+    }
+}
+
+/// A webhook body as Meta writes it: one entry, one change. Entries of `messages` carry no
+/// `time` (their statuses and messages carry their own timestamps), as in Meta's examples.
+pub fn envelope(entry: GraphId, time: i64, field: &str, value: &serde_json::Value) -> String {
+    let changes = serde_json::json!([{"value": value, "field": field}]);
+    let entry = if field == "messages" {
+        serde_json::json!({"id": entry.to_string(), "changes": changes})
+    } else {
+        serde_json::json!({"id": entry.to_string(), "time": time, "changes": changes})
+    };
+    serde_json::json!({"object": WABA_OBJECT, "entry": [entry]}).to_string()
+}
+
+impl crate::Tx<'_> {
+    /// Whether the app's subscription to WABA events includes `field`.
+    fn app_wants(&self, app: GraphId, field: &str) -> bool {
+        self.world().app_subscriptions_of(app).any(|s| s.object == WABA_OBJECT && s.fields.iter().any(|f| f == field))
+    }
+
+    /// Queues a `field` event about a WABA for every app subscribed to the WABA
+    /// (`/{waba}/subscribed_apps`) whose own subscription includes the field.
+    pub fn notify_waba(&mut self, waba: GraphId, field: &str, value: serde_json::Value) {
+        self.notify_waba_at(waba, field, value, self.now_ms());
+    }
+
+    /// [`Self::notify_waba`], for an event that happens at `due_ms` (a message read later).
+    pub fn notify_waba_at(&mut self, waba: GraphId, field: &str, value: serde_json::Value, due_ms: i64) {
+        let apps: Vec<GraphId> = self.world().subscribed_apps_of(waba).map(|s| s.app).collect();
+        for app in apps {
+            if self.app_wants(app, field) {
+                self.queue_event(app, waba, Some(waba), field, &value, due_ms);
+            }
+        }
+    }
+
+    /// Queues a `field` event for each of these businesses' apps whose subscription includes the
+    /// field, with the business as the entry, whether or not the app is subscribed to a WABA:
+    /// partner events reach a partner before it can subscribe to the WABA (docs/webhooks.md).
+    pub fn notify_businesses(&mut self, businesses: &[GraphId], field: &str, value: serde_json::Value) {
+        let mut seen = Vec::new();
+        for &business in businesses {
+            if seen.contains(&business) {
+                continue;
+            }
+            seen.push(business);
+            let apps: Vec<GraphId> = self.world().apps().filter(|a| a.business == business).map(|a| a.id).collect();
+            for app in apps {
+                if self.app_wants(app, field) {
+                    self.queue_event(app, business, None, field, &value, self.now_ms());
+                }
+            }
+        }
+    }
+
+    /// Queues a `field` event about `entry` for one app, if its subscription includes the field.
+    pub fn notify_app(&mut self, app: GraphId, entry: GraphId, field: &str, value: serde_json::Value) {
+        if self.app_wants(app, field) {
+            self.queue_event(app, entry, None, field, &value, self.now_ms());
+        }
+    }
+
+    fn queue_event(
+        &mut self,
+        app: GraphId,
+        entry: GraphId,
+        waba: Option<GraphId>,
+        field: &str,
+        value: &serde_json::Value,
+        due_ms: i64,
+    ) {
+        let body = envelope(entry, due_ms.div_euclid(1000), field, value);
+        self.change(Change::Event(Box::new(model::WebhookEvent {
+            app,
+            entry,
+            waba,
+            field: field.to_string(),
+            body,
+            due_ms,
+        })));
+    }
+}
+
+/// The `value`s of the events wabagate sends, as Meta writes them.
+pub mod events {
+    use model::{GraphId, Message, MessageTemplate, PhoneNumber, Solution};
+    use serde_json::{Value, json};
+
+    /// `message_template_status_update`: APPROVED (reason `NONE`) or REJECTED (with its reason).
+    pub fn template_status(t: &MessageTemplate) -> Value {
+        json!({
+            "event": t.status,
+            "message_template_id": t.id.0,
+            "message_template_name": t.name,
+            "message_template_language": t.language,
+            "reason": t.rejected_reason.as_deref().unwrap_or("NONE"),
+            "message_template_category": t.category,
+        })
+    }
+
+    /// `account_update` for a WABA shared with a partner (`PARTNER_ADDED`) or no longer
+    /// (`PARTNER_REMOVED`); through a solution, with its id and partners.
+    pub fn partner(event: &str, waba: GraphId, owner: GraphId, solution: Option<(&Solution, &[GraphId])>) -> Value {
+        let mut info = json!({"waba_id": waba.to_string(), "owner_business_id": owner.to_string()});
+        if let Some((s, partners)) = solution {
+            info["solution_id"] = json!(s.id.to_string());
+            info["solution_partner_business_ids"] = json!(partners.iter().map(|p| p.to_string()).collect::<Vec<_>>());
+        }
+        json!({"event": event, "waba_info": info})
+    }
+
+    /// `partner_solutions`: `SOLUTION_CREATED` for a new solution, else `SOLUTION_UPDATED`.
+    pub fn solution(s: &Solution, created: bool) -> Value {
+        let status = if s.status_for_pending_request == "PENDING_DEACTIVATION" {
+            "PENDING_DEACTIVATION"
+        } else {
+            s.status.as_str()
+        };
+        json!({
+            "event": if created { "SOLUTION_CREATED" } else { "SOLUTION_UPDATED" },
+            "solution_id": s.id.to_string(),
+            "solution_status": status,
+        })
+    }
+
+    /// Calling codes and their countries, longest codes first where they share digits.
+    const COUNTRIES: &[(&str, &str)] = &[
+        ("234", "NG"),
+        ("254", "KE"),
+        ("971", "AE"),
+        ("966", "SA"),
+        ("351", "PT"),
+        ("353", "IE"),
+        ("1", "US"),
+        ("7", "RU"),
+        ("20", "EG"),
+        ("27", "ZA"),
+        ("31", "NL"),
+        ("33", "FR"),
+        ("34", "ES"),
+        ("39", "IT"),
+        ("41", "CH"),
+        ("44", "GB"),
+        ("49", "DE"),
+        ("52", "MX"),
+        ("54", "AR"),
+        ("55", "BR"),
+        ("57", "CO"),
+        ("60", "MY"),
+        ("61", "AU"),
+        ("62", "ID"),
+        ("63", "PH"),
+        ("65", "SG"),
+        ("81", "JP"),
+        ("82", "KR"),
+        ("86", "CN"),
+        ("90", "TR"),
+        ("91", "IN"),
+        ("92", "PK"),
+    ];
+
+    /// The customer's business-scoped user id (`user_id`): the country of the number's calling
+    /// code (`ZZ` if unknown), a dot, and 19 digits derived from the business and the number, so
+    /// it is the same for one business every time and differs between businesses.
+    pub fn bsuid(business: GraphId, wa_id: &str) -> String {
+        use sha2::Digest;
+        let country = COUNTRIES.iter().find(|(code, _)| wa_id.starts_with(code)).map_or("ZZ", |(_, c)| c);
+        let digest = sha2::Sha256::digest(format!("{business}:{wa_id}").as_bytes());
+        let n = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) % 9_000_000_000_000_000_000;
+        format!("{country}.{}", n + 1_000_000_000_000_000_000)
+    }
+
+    fn metadata(phone: &PhoneNumber) -> Value {
+        let digits: String = phone.display_phone_number.chars().filter(char::is_ascii_digit).collect();
+        json!({"display_phone_number": digits, "phone_number_id": phone.id.to_string()})
+    }
+
+    /// `messages` with a status of a sent message: `sent`, `delivered` or `read`. The
+    /// conversation and pricing come with `sent` and one of `delivered` and `read` (`priced`), as
+    /// Meta sends them (v23.0).
+    pub fn message_status(
+        phone: &PhoneNumber,
+        m: &Message,
+        user_id: &str,
+        status: &str,
+        at: i64,
+        priced: bool,
+    ) -> Value {
+        let category = if m.kind == "template" { "utility" } else { "service" };
+        let mut entry = json!({
+            "id": m.id,
+            "status": status,
+            "timestamp": at.to_string(),
+            "recipient_id": m.to,
+            "recipient_user_id": user_id,
+        });
+        if priced {
+            let mut conversation = json!({"id": conversation_id(&m.id), "origin": {"type": category}});
+            if status == "sent" {
+                conversation["expiration_timestamp"] = json!((m.created_time + 24 * 3600).to_string());
+            }
+            entry["conversation"] = conversation;
+            entry["pricing"] =
+                json!({"billable": true, "pricing_model": "PMP", "type": "regular", "category": category});
+        }
+        json!({
+            "messaging_product": "whatsapp",
+            "metadata": metadata(phone),
+            "contacts": [{"wa_id": m.to, "user_id": user_id}],
+            "statuses": [entry],
+        })
+    }
+
+    /// A conversation id derived from the message's: the same for all its statuses.
+    fn conversation_id(wamid: &str) -> String {
+        use sha2::Digest;
+        hex::encode(&sha2::Sha256::digest(wamid.as_bytes())[..16])
+    }
+
+    /// `messages` with a text message from a customer.
+    pub fn inbound_text(
+        phone: &PhoneNumber,
+        from: &str,
+        user_id: &str,
+        name: &str,
+        id: &str,
+        text: &str,
+        at: i64,
+    ) -> Value {
+        json!({
+            "messaging_product": "whatsapp",
+            "metadata": metadata(phone),
+            "contacts": [{"profile": {"name": name}, "wa_id": from, "user_id": user_id}],
+            "messages": [{
+                "from": from,
+                "from_user_id": user_id,
+                "id": id,
+                "timestamp": at.to_string(),
+                "type": "text",
+                "text": {"body": text},
+            }],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_the_flags_document_them() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert!(parse_duration("7 days").is_err() && parse_duration("").is_err() && parse_duration("-1s").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
+        assert_eq!(Delay::parse("never"), Ok(Delay(None)));
+        assert_eq!(Delay::parse("2s"), Ok(Delay(Some(Duration::from_secs(2)))));
+    }
+
+    #[test]
+    fn business_scoped_user_ids_are_stable_per_business_and_name_the_country() {
+        let a = events::bsuid(GraphId(1), "16505551234");
+        assert_eq!(a, events::bsuid(GraphId(1), "16505551234"));
+        assert_ne!(a, events::bsuid(GraphId(2), "16505551234"));
+        assert!(a.starts_with("US.") && a.len() == 22, "{a}");
+        assert!(events::bsuid(GraphId(1), "447700900123").starts_with("GB."));
+        assert!(events::bsuid(GraphId(1), "2348031234567").starts_with("NG."));
+        assert!(events::bsuid(GraphId(1), "3801234567").starts_with("ZZ."));
+    }
+
+    #[test]
+    fn message_entries_carry_no_time_and_others_do() {
+        let value = serde_json::json!({"event": "APPROVED"});
+        let body: serde_json::Value =
+            serde_json::from_str(&envelope(GraphId(7), 1_700_000_000, "account_update", &value)).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "7", "time": 1_700_000_000,
+                "changes": [{"value": {"event": "APPROVED"}, "field": "account_update"}]}]})
+        );
+        let body: serde_json::Value = serde_json::from_str(&envelope(GraphId(7), 1, "messages", &value)).unwrap();
+        assert!(body["entry"][0].get("time").is_none());
+    }
+}

@@ -5,7 +5,10 @@ use model::rules::{self, Operation, WabaAccess};
 use model::{Change, GraphError, GraphId, PhoneNumber, SubscribedApp, Verb};
 use sha2::{Digest, Sha256};
 
+use crate::webhooks::events;
 use crate::{Acting, Service};
+
+const TEMPLATE_STATUS: &str = "message_template_status_update";
 
 /// The verification code `request_code` "sends". wabagate sends no SMS; this fixed, documented
 /// code is what `verify_code` accepts.
@@ -43,7 +46,8 @@ impl Service {
         Ok((p.clone(), access))
     }
 
-    /// `POST /{waba}/subscribed_apps`: subscribes the caller's app to the WABA's webhooks.
+    /// `POST /{waba}/subscribed_apps`: subscribes the caller's app to the WABA's webhooks; an
+    /// override callback must pass the verification handshake first, as the app's own does.
     pub async fn subscribe_app(
         &self,
         acting: &Acting,
@@ -59,6 +63,9 @@ impl Service {
             if verify_token.as_deref().is_none_or(str::is_empty) {
                 return Err(GraphError::missing_param("verify_token"));
             }
+            // The handshake goes out only for a caller allowed to subscribe.
+            rules::authorize_waba(&self.world(), &acting.caller, Verb::Post, Operation::ManageSubscribedApps, waba)?;
+            crate::webhooks::verify_callback(uri, verify_token.as_deref().unwrap_or_default()).await?;
         }
         self.write(|tx| {
             rules::authorize_waba(tx.world(), &acting.caller, Verb::Post, Operation::ManageSubscribedApps, waba)?;
@@ -247,6 +254,9 @@ impl Service {
                 previous_category: None,
             };
             tx.change(Change::Template(Box::new(created.clone())));
+            if created.status == "APPROVED" {
+                tx.notify_waba(waba, TEMPLATE_STATUS, events::template_status(&created));
+            }
             Ok(created)
         })
         .await
@@ -291,6 +301,9 @@ impl Service {
             t.status = status;
             t.review_at = review_at;
             t.rejected_reason = None;
+            if t.status == "APPROVED" {
+                tx.notify_waba(t.waba, TEMPLATE_STATUS, events::template_status(&t));
+            }
             tx.change(Change::Template(Box::new(t)));
             Ok(())
         })
@@ -364,6 +377,7 @@ impl Service {
             t.status = if approve { "APPROVED" } else { "REJECTED" }.into();
             t.rejected_reason = (!approve).then(|| reason.unwrap_or_else(|| "INVALID_FORMAT".into()));
             t.review_at = None;
+            tx.notify_waba(t.waba, TEMPLATE_STATUS, events::template_status(&t));
             tx.change(Change::Template(Box::new(t)));
             Ok(())
         })
@@ -382,6 +396,7 @@ impl Service {
             for mut t in due {
                 t.status = "APPROVED".into();
                 t.review_at = None;
+                tx.notify_waba(t.waba, TEMPLATE_STATUS, events::template_status(&t));
                 tx.change(Change::Template(Box::new(t)));
             }
             Ok(n)
@@ -389,7 +404,62 @@ impl Service {
         .await
     }
 
-    /// `POST /{phone}/messages`: checks and records a message; nothing is delivered.
+    /// Queues a sent message's statuses: `sent` now, `delivered` and `read` on the configured
+    /// clock. A message read no later than it is delivered is read at once, with no `delivered`
+    /// status, as Meta does.
+    fn notify_statuses(&self, tx: &mut crate::Tx<'_>, phone: &PhoneNumber, m: &Message) {
+        let w = &self.settings().webhooks;
+        let now = tx.now_ms();
+        let at = |d: std::time::Duration| now + d.as_millis() as i64;
+        let read = w.read_after.map(at);
+        let delivered = w.delivered_after.map(at).filter(|d| read.is_none_or(|r| *d < r));
+        let owner = tx.world().waba(m.waba).map_or(m.waba, |w| w.owner);
+        let user_id = events::bsuid(owner, &m.to);
+        let status =
+            |name: &str, due: i64, priced: bool| events::message_status(phone, m, &user_id, name, due / 1000, priced);
+        tx.notify_waba_at(m.waba, "messages", status("sent", now, true), now);
+        if let Some(due) = delivered {
+            tx.notify_waba_at(m.waba, "messages", status("delivered", due, true), due);
+        }
+        if let Some(due) = read {
+            tx.notify_waba_at(m.waba, "messages", status("read", due, delivered.is_none()), due);
+        }
+    }
+
+    /// Simulates a customer's text message to a phone number: a `messages` webhook for the apps
+    /// subscribed to its WABA (`POST /_wabagate/phone_numbers/{id}/inbound`). Needs the right to
+    /// send from the number. Answers the message's id.
+    pub async fn simulate_inbound(
+        &self,
+        acting: &Acting,
+        phone: GraphId,
+        from: &str,
+        name: Option<&str>,
+        text: &str,
+    ) -> Result<String, GraphError> {
+        let wa_id = crate::messages::recipient(from).ok_or_else(|| {
+            GraphError::invalid_param(format!("Param from: '{from}' is not a valid WhatsApp phone number"))
+        })?;
+        if text.trim().is_empty() || text.chars().count() > crate::messages::MAX_TEXT_CHARS {
+            return Err(GraphError::invalid_param(format!(
+                "Param text must be 1 to {} characters long",
+                crate::messages::MAX_TEXT_CHARS
+            )));
+        }
+        let name = name.map(str::trim).filter(|n| !n.is_empty()).unwrap_or("Customer");
+        self.write(|tx| {
+            let (p, _) = Self::phone_access(tx.world(), acting, Verb::Post, Operation::SendMessages, phone)?;
+            let id = crate::messages::new_wamid(&wa_id);
+            let owner = tx.world().waba(p.waba).map_or(p.waba, |w| w.owner);
+            let user_id = events::bsuid(owner, &wa_id);
+            let value = events::inbound_text(&p, &wa_id, &user_id, name, &id, text, tx.now());
+            tx.notify_waba(p.waba, "messages", value);
+            Ok(id)
+        })
+        .await
+    }
+
+    /// `POST /{phone}/messages`: checks and records a message; its statuses follow as webhooks.
     pub async fn send_message(
         &self,
         acting: &Acting,
@@ -403,7 +473,7 @@ impl Service {
             }
             let outgoing = crate::messages::check(tx.world(), p.waba, &body)?;
             let id = crate::messages::new_wamid(&outgoing.wa_id);
-            tx.change(Change::Message(Box::new(Message {
+            let message = Message {
                 id: id.clone(),
                 phone_number: phone,
                 waba: p.waba,
@@ -412,7 +482,9 @@ impl Service {
                 body,
                 sent_by: acting.principal().id,
                 created_time: tx.now(),
-            })));
+            };
+            self.notify_statuses(tx, &p, &message);
+            tx.change(Change::Message(Box::new(message)));
             Ok(Sent { id, input: outgoing.input, wa_id: outgoing.wa_id, is_template: outgoing.kind == "template" })
         })
         .await

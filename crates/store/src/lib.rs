@@ -8,7 +8,7 @@ mod sqlite;
 
 use std::fmt;
 
-use model::{AuditEvent, Change, GraphId};
+use model::{AuditEvent, Change, DeliveryAttempt, GraphId, WebhookDelivery};
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -123,4 +123,28 @@ pub trait Store: Send + Sync + 'static {
 
     /// Audit events, newest first.
     fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>>;
+
+    /// Leases up to `limit` webhook deliveries that are due at `now_ms` and first in line for
+    /// their app and entry, until `lease_until_ms`.
+    fn claim_deliveries(&self, now_ms: i64, lease_until_ms: i64, limit: usize) -> Result<Vec<WebhookDelivery>>;
+
+    /// When the next delivery first in line falls due, if any is pending.
+    fn next_delivery_due(&self) -> Result<Option<i64>>;
+
+    /// Records what a delivery attempt met, ending its lease.
+    fn record_attempt(&self, attempt: &DeliveryAttempt) -> Result<()>;
+
+    /// An app's deliveries, newest first, with ids below `before`.
+    fn deliveries(&self, app: GraphId, before: Option<u64>, limit: usize) -> Result<Vec<WebhookDelivery>>;
+
+    fn delivery(&self, id: u64) -> Result<Option<WebhookDelivery>>;
+
+    /// Queues a delivery's event again as a new delivery due at `now_ms`; answers its id.
+    fn redeliver(&self, id: u64, now_ms: i64) -> Result<Option<u64>>;
+
+    /// Frees every delivery lease: for a store of one server's own, at its start.
+    fn release_leases(&self) -> Result<()>;
+
+    /// Forgets deliveries that finished before `before_ms`; answers how many.
+    fn prune_deliveries(&self, before_ms: i64) -> Result<u64>;
 }

@@ -1,7 +1,10 @@
 //! The SQL both backends share: the statements that persist each [`Change`], and the queries that
 //! load the world back. Written once with `$n` placeholders, which SQLite and PostgreSQL both read.
 
-use model::{Assignment, AuditEvent, Change, GraphId, Share, SolutionWaba, TaskSet, Token};
+use model::{
+    Assignment, AuditEvent, Change, DeliveryAttempt, DeliveryStatus, GraphId, Share, SolutionWaba, TaskSet, Token,
+    WebhookDelivery, WebhookEvent,
+};
 
 use crate::{Result, StoreError};
 
@@ -11,6 +14,7 @@ pub enum P {
     Int(i64),
     OptInt(Option<i64>),
     Text(String),
+    OptText(Option<String>),
     Bytes(Vec<u8>),
 }
 
@@ -41,6 +45,13 @@ impl Cell<'_> {
         match self {
             Cell::Text(v) => Ok(v),
             other => Err(StoreError::new(format!("expected a text column, found {other:?}"))),
+        }
+    }
+
+    fn opt_text(&self) -> Result<Option<&str>> {
+        match self {
+            Cell::Null => Ok(None),
+            other => other.text().map(Some),
         }
     }
 }
@@ -111,6 +122,17 @@ pub fn writes(change: &Change) -> Result<Vec<Stmt>> {
                   ON CONFLICT (waba, partner) DO UPDATE SET level = excluded.level",
             params: vec![P::Int(id(s.waba)?), P::Int(id(s.partner)?), P::Text(s.level.as_str().into()), P::Int(s.created_time)],
         }]),
+        Change::Unshare { waba, partner } => Ok(vec![
+            Stmt {
+                sql: "DELETE FROM assignments WHERE waba = $1 AND user_id IN
+                        (SELECT id FROM system_users WHERE business = $2 UNION SELECT id FROM persons WHERE business = $2)",
+                params: vec![P::Int(id(*waba)?), P::Int(id(*partner)?)],
+            },
+            Stmt {
+                sql: "DELETE FROM shares WHERE waba = $1 AND partner = $2",
+                params: vec![P::Int(id(*waba)?), P::Int(id(*partner)?)],
+            },
+        ]),
         Change::Assign(a) => Ok(vec![Stmt {
             sql: "INSERT INTO assignments (waba, user_id, tasks, assigned_time) VALUES ($1, $2, $3, $4)
                   ON CONFLICT (waba, user_id) DO UPDATE SET tasks = excluded.tasks, assigned_time = excluded.assigned_time",
@@ -170,6 +192,18 @@ pub fn writes(change: &Change) -> Result<Vec<Stmt>> {
         Change::Message(m) => Ok(vec![Stmt {
             sql: "INSERT INTO messages (id, waba, phone_number, created_time, body) VALUES ($1, $2, $3, $4, $5)",
             params: vec![P::Text(m.id.clone()), P::Int(id(m.waba)?), P::Int(id(m.phone_number)?), P::Int(m.created_time), json(m)?],
+        }]),
+        Change::Event(e) => Ok(vec![Stmt {
+            sql: "INSERT INTO webhook_deliveries (app, entry, waba, field, body, due_ms, next_attempt_ms)
+                  VALUES ($1, $2, $3, $4, $5, $6, $6)",
+            params: vec![
+                P::Int(id(e.app)?),
+                P::Int(id(e.entry)?),
+                P::OptInt(e.waba.map(id).transpose()?),
+                P::Text(e.field.clone()),
+                P::Text(e.body.clone()),
+                P::Int(e.due_ms),
+            ],
         }]),
         Change::TokensUsed { uses } => uses
             .iter()
@@ -260,4 +294,111 @@ pub fn audit_row(row: &[Cell<'_>]) -> Result<AuditEvent> {
     let mut event: AuditEvent = serde_json::from_str(row[1].text()?)?;
     event.id = row[0].int()? as u64;
     Ok(event)
+}
+
+/// The columns of a webhook delivery, in the order [`delivery_row`] reads them.
+macro_rules! delivery_columns {
+    () => {
+        "id, app, entry, waba, field, body, due_ms, status, attempts, next_attempt_ms, last_code, last_error, \
+         latency_ms, callback_url, finished_ms"
+    };
+}
+
+/// Pending deliveries no earlier pending delivery of the same app and entry holds back: each
+/// app's events about one entry go out one at a time, in order.
+macro_rules! delivery_heads {
+    () => {
+        "d.status = 'pending' AND NOT EXISTS (
+            SELECT 1 FROM webhook_deliveries e
+            WHERE e.status = 'pending' AND e.app = d.app AND e.entry = d.entry
+              AND (e.due_ms < d.due_ms OR (e.due_ms = d.due_ms AND e.id < d.id)))"
+    };
+}
+
+/// Leases the deliveries that are due and at the head of their line: parameters `now`,
+/// `lease_until`, `limit`. A lease that runs out (its server stopped mid-send) frees the
+/// delivery for another attempt.
+pub const CLAIM_DELIVERIES: &str = concat!(
+    "UPDATE webhook_deliveries SET lease_until_ms = $2
+     WHERE id IN (SELECT d.id FROM webhook_deliveries d
+                  WHERE d.next_attempt_ms <= $1 AND (d.lease_until_ms IS NULL OR d.lease_until_ms <= $1) AND ",
+    delivery_heads!(),
+    " ORDER BY d.due_ms, d.id LIMIT $3)
+       AND status = 'pending' AND (lease_until_ms IS NULL OR lease_until_ms <= $1)
+     RETURNING ",
+    delivery_columns!()
+);
+
+/// When the next delivery at the head of its line falls due (or its lease runs out).
+pub const NEXT_DELIVERY_DUE: &str = concat!(
+    "SELECT min(CASE WHEN d.lease_until_ms > d.next_attempt_ms THEN d.lease_until_ms ELSE d.next_attempt_ms END)
+     FROM webhook_deliveries d WHERE ",
+    delivery_heads!()
+);
+
+/// Records an attempt: parameters `id, status, next_attempt_ms, code, error, latency, callback, finished`.
+pub const RECORD_ATTEMPT: &str = "UPDATE webhook_deliveries SET status = $2, attempts = attempts + 1,
+        next_attempt_ms = $3, lease_until_ms = NULL, last_code = $4, last_error = $5, latency_ms = $6,
+        callback_url = $7, finished_ms = $8
+     WHERE id = $1";
+
+pub fn record_attempt(a: &DeliveryAttempt) -> Result<Vec<P>> {
+    let finished = a.status != DeliveryStatus::Pending;
+    Ok(vec![
+        P::Int(i64::try_from(a.id).map_err(|_| StoreError::new("delivery id out of range"))?),
+        P::Text(a.status.as_str().into()),
+        P::Int(a.next_attempt_ms),
+        P::OptInt(a.code.map(i64::from)),
+        P::OptText(a.error.clone()),
+        P::Int(a.latency_ms),
+        P::OptText(a.callback_url.clone()),
+        P::OptInt(finished.then_some(a.at_ms)),
+    ])
+}
+
+/// An app's deliveries, newest first: parameters `app`, `before` (an id, or NULL), `limit`.
+pub const DELIVERIES: &str = concat!(
+    "SELECT ",
+    delivery_columns!(),
+    " FROM webhook_deliveries WHERE app = $1 AND id < coalesce($2, 9223372036854775807) ORDER BY id DESC LIMIT $3"
+);
+
+/// One delivery: parameter `id`.
+pub const DELIVERY: &str = concat!("SELECT ", delivery_columns!(), " FROM webhook_deliveries WHERE id = $1");
+
+/// Queues a delivery's event again, as a new delivery due now: parameters `id`, `now`.
+pub const REDELIVER: &str = "INSERT INTO webhook_deliveries (app, entry, waba, field, body, due_ms, next_attempt_ms)
+     SELECT app, entry, waba, field, body, $2, $2 FROM webhook_deliveries WHERE id = $1
+     RETURNING id";
+
+/// Frees every lease (a store of one server's own, at its start: no attempt is in flight).
+pub const RELEASE_LEASES: &str =
+    "UPDATE webhook_deliveries SET lease_until_ms = NULL WHERE status = 'pending' AND lease_until_ms IS NOT NULL";
+
+/// Forgets finished deliveries older than a time: parameter `before`.
+pub const PRUNE_DELIVERIES: &str = "DELETE FROM webhook_deliveries WHERE status <> 'pending' AND finished_ms < $1";
+
+/// Decodes a delivery row ([`delivery_columns`]).
+pub fn delivery_row(r: &[Cell<'_>]) -> Result<WebhookDelivery> {
+    let status = r[7].text()?;
+    Ok(WebhookDelivery {
+        id: r[0].int()? as u64,
+        event: WebhookEvent {
+            app: gid(r[1].int()?),
+            entry: gid(r[2].int()?),
+            waba: r[3].opt_int()?.map(gid),
+            field: r[4].text()?.to_string(),
+            body: r[5].text()?.to_string(),
+            due_ms: r[6].int()?,
+        },
+        status: DeliveryStatus::parse(status)
+            .ok_or_else(|| StoreError::new(format!("unknown delivery status '{status}'")))?,
+        attempts: r[8].int()? as u32,
+        next_attempt_ms: r[9].int()?,
+        last_code: r[10].opt_int()?.map(|c| c as u16),
+        last_error: r[11].opt_text()?.map(str::to_string),
+        latency_ms: r[12].opt_int()?,
+        callback_url: r[13].opt_text()?.map(str::to_string),
+        finished_ms: r[14].opt_int()?,
+    })
 }

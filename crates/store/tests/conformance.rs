@@ -197,11 +197,85 @@ fn conforms(store: &dyn Store) {
     assert_eq!(ids, ["wamid.2", "wamid.1"]);
 }
 
+/// The webhook queue: each app's events about one entry leave one at a time, in order of when
+/// they happen; a leased delivery is not handed out again until its lease ends or is released.
+fn queue_conforms(store: &dyn Store) {
+    let (a, b) = (GraphId(1_000_000_000_000_010), GraphId(1_000_000_000_000_011));
+    let (e, f) = (GraphId(1_000_000_000_000_020), GraphId(1_000_000_000_000_021));
+    let event = |app, entry, name: &str, due_ms| {
+        Change::Event(Box::new(WebhookEvent {
+            app,
+            entry,
+            waba: Some(entry),
+            field: "messages".into(),
+            body: format!("{{\"name\":\"{name}\"}}"),
+            due_ms,
+        }))
+    };
+    let head = store.log_head().unwrap();
+    let events = [event(a, e, "e1", 1000), event(a, e, "e2", 1000), event(a, e, "e3", 500), event(a, f, "f1", 1000)];
+    store.commit(head, &events, &[]).unwrap();
+    let head = store.log_head().unwrap();
+    store.commit(head, &[event(b, e, "g1", 2000)], &[]).unwrap();
+    let names = |ds: &[WebhookDelivery]| ds.iter().map(|d| d.event.body.clone()).collect::<Vec<_>>();
+    let name = |n: &str| format!("{{\"name\":\"{n}\"}}");
+
+    let first = store.claim_deliveries(1500, 61_500, 10).unwrap();
+    assert_eq!(names(&first), [name("e3"), name("f1")]);
+    assert!(store.claim_deliveries(1500, 61_500, 10).unwrap().is_empty(), "leased and held back");
+    let attempt = |d: &WebhookDelivery, status, next| DeliveryAttempt {
+        id: d.id,
+        status,
+        next_attempt_ms: next,
+        code: Some(500),
+        error: Some("answered HTTP 500".into()),
+        latency_ms: 3,
+        callback_url: Some("http://127.0.0.1/hook".into()),
+        at_ms: 1500,
+    };
+    store.record_attempt(&attempt(&first[0], DeliveryStatus::Delivered, 0)).unwrap();
+    let e1 = store.claim_deliveries(1500, 61_500, 10).unwrap();
+    assert_eq!(names(&e1), [name("e1")]);
+    store.record_attempt(&attempt(&e1[0], DeliveryStatus::Pending, 3000)).unwrap();
+    // e1 waits for its retry, and e2 behind it; g1 is not due yet; f1 is leased.
+    assert!(store.claim_deliveries(1500, 61_500, 10).unwrap().is_empty());
+    assert_eq!(store.next_delivery_due().unwrap(), Some(2000));
+    assert_eq!(names(&store.claim_deliveries(3000, 63_000, 10).unwrap()), [name("e1"), name("g1")]);
+    store.record_attempt(&attempt(&e1[0], DeliveryStatus::Failed, 0)).unwrap();
+    assert_eq!(names(&store.claim_deliveries(3000, 63_000, 10).unwrap()), [name("e2")]);
+
+    let logged = store.deliveries(a, None, 10).unwrap();
+    assert_eq!(names(&logged), [name("f1"), name("e3"), name("e2"), name("e1")]);
+    let failed = logged.iter().find(|d| d.id == e1[0].id).unwrap();
+    assert_eq!((failed.status, failed.attempts, failed.last_code), (DeliveryStatus::Failed, 2, Some(500)));
+    assert_eq!(failed.callback_url.as_deref(), Some("http://127.0.0.1/hook"));
+    assert_eq!(failed.finished_ms, Some(1500));
+    assert_eq!(store.deliveries(a, Some(failed.id), 10).unwrap().len(), 0);
+    assert_eq!(store.delivery(e1[0].id).unwrap().unwrap().status, DeliveryStatus::Failed);
+
+    // Redelivery is a new delivery of the same event, due now.
+    let again = store.redeliver(e1[0].id, 4000).unwrap().unwrap();
+    assert!(again > e1[0].id);
+    assert!(store.redeliver(999_999, 4000).unwrap().is_none());
+    // Once their leases run out, e2, f1 and g1 are handed out again (their server stopped).
+    assert!(store.claim_deliveries(61_000, 121_000, 10).unwrap().is_empty());
+    let after = store.claim_deliveries(63_000, 123_000, 10).unwrap();
+    assert_eq!(names(&after), [name("e2"), name("f1"), name("g1")]);
+    // Finished deliveries older than the retention are forgotten; pending ones never.
+    assert_eq!(store.prune_deliveries(2000).unwrap(), 2);
+    assert_eq!(store.deliveries(a, None, 10).unwrap().len(), 3);
+}
+
 #[test]
 fn sqlite_conforms_and_refuses_a_newer_schema() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
     conforms(&SqliteStore::open(&path).unwrap());
+    let store = SqliteStore::open(&path).unwrap();
+    queue_conforms(&store);
+    // A store of one server's own frees every lease when that server starts again.
+    store.release_leases().unwrap();
+    assert_eq!(store.claim_deliveries(63_001, 123_001, 10).unwrap().len(), 3);
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute("UPDATE schema_version SET version = 99", []).unwrap();
     drop(conn);
@@ -232,6 +306,7 @@ fn postgres_conforms_logs_changes_and_refuses_a_newer_schema() {
         let log = s.changes_since(0).unwrap();
         assert_eq!(log.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), [1, 2, 3]);
         assert!(s.commit(1, &[], &[]).unwrap_err().stale);
+        queue_conforms(s.as_ref());
     });
     rt.block_on(checks).unwrap();
     let (base, schema) = url.split_once("?schema=").or_else(|| url.split_once("&schema=")).unwrap();

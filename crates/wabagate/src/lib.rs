@@ -139,6 +139,7 @@ pub async fn start_with_store(cfg: ServeConfig, store: Arc<dyn Store>) -> Result
     let mut flush_stop = shutdown.subscribe();
     let follow_stop = shutdown.subscribe();
     let follower = service.clone();
+    let deliveries = tokio::spawn(service.clone().run_deliveries(shutdown.subscribe()));
     let task = tokio::spawn(async move {
         let flush = tokio::spawn(async move {
             let mut usage = tokio::time::interval(USAGE_FLUSH_INTERVAL);
@@ -172,6 +173,7 @@ pub async fn start_with_store(cfg: ServeConfig, store: Arc<dyn Store>) -> Result
         })
         .await;
         let _ = flush.await;
+        let _ = deliveries.await;
         if let Some(follow) = follow {
             let _ = follow.await;
         }

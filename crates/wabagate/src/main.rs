@@ -2,6 +2,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use serde_json::Value;
@@ -71,6 +72,19 @@ enum Command {
         /// `* * latency=200ms`. Repeatable; in the environment, separated by `;`.
         #[arg(long = "fault", env = "WABAGATE_FAULTS", value_delimiter = ';', value_parser = service::limits::Fault::parse)]
         faults: Vec<service::limits::Fault>,
+        /// How long a webhook delivery is retried (backing off from 1 s to 10 min) before it is
+        /// given up: `30s`, `10m`, `2h`, `7d`.
+        #[arg(long, env = "WABAGATE_WEBHOOK_RETRY_FOR", default_value = "7d", value_parser = service::webhooks::parse_duration)]
+        webhook_retry_for: Duration,
+        /// How long a webhook callback has to answer.
+        #[arg(long, env = "WABAGATE_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = service::webhooks::parse_duration)]
+        webhook_timeout: Duration,
+        /// When a sent message's `delivered` status webhook follows its `sent` one (`never` for none).
+        #[arg(long, env = "WABAGATE_MESSAGE_DELIVERED_AFTER", default_value = "1s", value_parser = service::webhooks::Delay::parse)]
+        message_delivered_after: service::webhooks::Delay,
+        /// When a sent message's `read` status webhook follows its `sent` one (`never` for none).
+        #[arg(long, env = "WABAGATE_MESSAGE_READ_AFTER", default_value = "2s", value_parser = service::webhooks::Delay::parse)]
+        message_read_after: service::webhooks::Delay,
     },
     /// Copy a whole store (world, audit log, messages) into another, empty one, and check both
     /// hold the same. Stop the servers of the source first.
@@ -122,10 +136,20 @@ fn main() -> ExitCode {
             waba_calls_per_hour,
             messages_per_second,
             faults,
+            webhook_retry_for,
+            webhook_timeout,
+            message_delivered_after,
+            message_read_after,
         } => {
             let rate_limits =
                 service::limits::RateLimits { app_calls_per_hour, waba_calls_per_hour, messages_per_second };
-            let settings = service::Settings { template_review, rate_limits, faults };
+            let webhooks = service::webhooks::WebhookSettings {
+                retry_for: webhook_retry_for,
+                timeout: webhook_timeout,
+                delivered_after: message_delivered_after.0,
+                read_after: message_read_after.0,
+            };
+            let settings = service::Settings { template_review, rate_limits, faults, webhooks };
             runtime.block_on(serve(wabagate::ServeConfig {
                 listen,
                 data,

@@ -4,6 +4,7 @@ mod app;
 mod audit;
 mod business;
 mod credit;
+pub mod emulator;
 mod phone;
 mod solution;
 mod system_user;
@@ -29,6 +30,10 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, route: &[&str]) -> Result<Answer, Graph
         ["oauth", "revoke"] => tokens::revoke(ctx).await,
         ["_wabagate", "audit"] => audit::list(ctx).await,
         ["_wabagate", "templates", id, "review"] => template::review(ctx, id).await,
+        ["_wabagate", "wabas", id, "partners"] => emulator::partners(ctx, id).await,
+        ["_wabagate", "phone_numbers", id, "inbound"] => emulator::inbound(ctx, id).await,
+        ["_wabagate", "apps", id, "webhook_deliveries"] => emulator::deliveries(ctx, id).await,
+        ["_wabagate", "apps", app, "webhook_deliveries", id, "redeliver"] => emulator::redeliver(ctx, app, id).await,
         [node] => node_or_edge(ctx, node, None).await,
         [node, edge] => node_or_edge(ctx, node, Some(edge)).await,
         _ => Err(GraphError::unsupported(ctx.verb, &route.join("/"))),

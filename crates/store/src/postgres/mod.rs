@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use model::{AuditEvent, Change, GraphId};
+use model::{AuditEvent, Change, DeliveryAttempt, GraphId, WebhookDelivery};
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio_postgres::types::{ToSql, Type};
@@ -16,7 +16,11 @@ use crate::sql::{self, Cell, P};
 use crate::{AuditQuery, Result, Store, StoreError};
 
 /// Schema migrations, applied in order; the schema's version is the number applied.
-const MIGRATIONS: &[&str] = &[include_str!("001_initial.sql"), include_str!("002_app_subscriptions.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("001_initial.sql"),
+    include_str!("002_app_subscriptions.sql"),
+    include_str!("003_webhook_deliveries.sql"),
+];
 
 /// The channel servers NOTIFY on after each write.
 pub const CHANNEL: &str = "wabagate_changes";
@@ -44,6 +48,7 @@ impl ToSql for P {
             P::Int(v) => v.to_sql(ty, out),
             P::OptInt(v) => v.to_sql(ty, out),
             P::Text(v) => v.to_sql(ty, out),
+            P::OptText(v) => v.to_sql(ty, out),
             P::Bytes(v) => v.to_sql(ty, out),
         }
     }
@@ -280,7 +285,10 @@ impl Store for PgStore {
     }
 
     fn commit(&self, based_on: u64, changes: &[Change], audit: &[AuditEvent]) -> Result<Option<u64>> {
-        let body = serde_json::to_string(changes)?;
+        // Other servers apply the log to their memory: what memory does not hold stays out of it.
+        let indexed: Vec<&Change> =
+            changes.iter().filter(|c| !matches!(c, Change::Message(_) | Change::Event(_))).collect();
+        let body = serde_json::to_string(&indexed)?;
         self.block(async {
             let client = self.client().await?;
             client.batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK});")).await?;
@@ -380,6 +388,70 @@ impl Store for PgStore {
                 )
                 .await?;
             rows.iter().map(|r| sql::audit_row(&cells(r))).collect()
+        })
+    }
+
+    fn claim_deliveries(&self, now_ms: i64, lease_until_ms: i64, limit: usize) -> Result<Vec<WebhookDelivery>> {
+        let ps = [P::Int(now_ms), P::Int(lease_until_ms), P::Int(limit as i64)];
+        let mut claimed = self.block(async {
+            let client = self.client().await?;
+            let rows = client.query(sql::CLAIM_DELIVERIES, &params(&ps)).await?;
+            rows.iter().map(|r| sql::delivery_row(&cells(r))).collect::<Result<Vec<_>>>()
+        })?;
+        claimed.sort_by_key(|d| (d.event.due_ms, d.id));
+        Ok(claimed)
+    }
+
+    fn next_delivery_due(&self) -> Result<Option<i64>> {
+        self.block(async {
+            let client = self.client().await?;
+            Ok(client.query_one(sql::NEXT_DELIVERY_DUE, &[]).await?.get::<_, Option<i64>>(0))
+        })
+    }
+
+    fn record_attempt(&self, attempt: &DeliveryAttempt) -> Result<()> {
+        let ps = sql::record_attempt(attempt)?;
+        self.block(async {
+            let client = self.client().await?;
+            client.execute(sql::RECORD_ATTEMPT, &params(&ps)).await?;
+            Ok(())
+        })
+    }
+
+    fn deliveries(&self, app: GraphId, before: Option<u64>, limit: usize) -> Result<Vec<WebhookDelivery>> {
+        let ps = [P::Int(sql::id(app)?), P::OptInt(before.map(|b| b as i64)), P::Int(limit as i64)];
+        self.block(async {
+            let client = self.client().await?;
+            let rows = client.query(sql::DELIVERIES, &params(&ps)).await?;
+            rows.iter().map(|r| sql::delivery_row(&cells(r))).collect()
+        })
+    }
+
+    fn delivery(&self, id: u64) -> Result<Option<WebhookDelivery>> {
+        self.block(async {
+            let client = self.client().await?;
+            let rows = client.query(sql::DELIVERY, &[&(id as i64)]).await?;
+            rows.first().map(|r| sql::delivery_row(&cells(r))).transpose()
+        })
+    }
+
+    fn redeliver(&self, id: u64, now_ms: i64) -> Result<Option<u64>> {
+        self.block(async {
+            let client = self.client().await?;
+            let row = client.query_opt(sql::REDELIVER, &[&(id as i64), &now_ms]).await?;
+            Ok(row.map(|r| r.get::<_, i64>(0) as u64))
+        })
+    }
+
+    fn release_leases(&self) -> Result<()> {
+        // Other servers may be sending: their leases run out on their own.
+        Ok(())
+    }
+
+    fn prune_deliveries(&self, before_ms: i64) -> Result<u64> {
+        self.block(async {
+            let client = self.client().await?;
+            Ok(client.execute(sql::PRUNE_DELIVERIES, &[&before_ms]).await?)
         })
     }
 }

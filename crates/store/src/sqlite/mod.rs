@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use model::{AuditEvent, Change, GraphId};
+use model::{AuditEvent, Change, DeliveryAttempt, GraphId, WebhookDelivery};
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::sql::{self, Cell, P};
@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("001_initial.sql"),
     include_str!("002_whatsapp_assets.sql"),
     include_str!("003_app_subscriptions.sql"),
+    include_str!("004_webhook_deliveries.sql"),
 ];
 
 pub struct SqliteStore {
@@ -71,7 +72,8 @@ impl rusqlite::ToSql for P {
             P::Int(v) => Value::Integer(*v),
             P::OptInt(Some(v)) => Value::Integer(*v),
             P::OptInt(None) => Value::Null,
-            P::Text(v) => Value::Text(v.clone()),
+            P::Text(v) | P::OptText(Some(v)) => Value::Text(v.clone()),
+            P::OptText(None) => Value::Null,
             P::Bytes(v) => Value::Blob(v.clone()),
         }))
     }
@@ -103,7 +105,7 @@ fn numbered(sql: &str) -> String {
 }
 
 /// The widest row the shared SQL reads.
-const MAX_COLUMNS: usize = 8;
+const MAX_COLUMNS: usize = 16;
 
 /// Runs a query and hands each row's cells to `each`, without copying them out of SQLite.
 fn each_row(conn: &Connection, sql: &str, params: &[P], mut each: impl FnMut(&[Cell<'_>]) -> Result<()>) -> Result<()> {
@@ -185,6 +187,55 @@ impl Store for SqliteStore {
             &params,
             sql::audit_row,
         )
+    }
+
+    fn claim_deliveries(&self, now_ms: i64, lease_until_ms: i64, limit: usize) -> Result<Vec<WebhookDelivery>> {
+        let conn = self.conn();
+        let params = [P::Int(now_ms), P::Int(lease_until_ms), P::Int(limit as i64)];
+        let mut claimed = rows(&conn, sql::CLAIM_DELIVERIES, &params, sql::delivery_row)?;
+        // RETURNING gives no order.
+        claimed.sort_by_key(|d| (d.event.due_ms, d.id));
+        Ok(claimed)
+    }
+
+    fn next_delivery_due(&self) -> Result<Option<i64>> {
+        let conn = self.conn();
+        Ok(conn.query_row(&numbered(sql::NEXT_DELIVERY_DUE), [], |r| r.get(0))?)
+    }
+
+    fn record_attempt(&self, attempt: &DeliveryAttempt) -> Result<()> {
+        let conn = self.conn();
+        let params = sql::record_attempt(attempt)?;
+        conn.prepare_cached(&numbered(sql::RECORD_ATTEMPT))?.execute(rusqlite::params_from_iter(params.iter()))?;
+        Ok(())
+    }
+
+    fn deliveries(&self, app: GraphId, before: Option<u64>, limit: usize) -> Result<Vec<WebhookDelivery>> {
+        let conn = self.conn();
+        let params = [P::Int(sql::id(app)?), P::OptInt(before.map(|b| b as i64)), P::Int(limit as i64)];
+        rows(&conn, sql::DELIVERIES, &params, sql::delivery_row)
+    }
+
+    fn delivery(&self, id: u64) -> Result<Option<WebhookDelivery>> {
+        let conn = self.conn();
+        Ok(rows(&conn, sql::DELIVERY, &[P::Int(id as i64)], sql::delivery_row)?.pop())
+    }
+
+    fn redeliver(&self, id: u64, now_ms: i64) -> Result<Option<u64>> {
+        let conn = self.conn();
+        let new: Option<i64> =
+            conn.query_row(&numbered(sql::REDELIVER), rusqlite::params![id as i64, now_ms], |r| r.get(0)).optional()?;
+        Ok(new.map(|n| n as u64))
+    }
+
+    fn release_leases(&self) -> Result<()> {
+        self.conn().execute(sql::RELEASE_LEASES, [])?;
+        Ok(())
+    }
+
+    fn prune_deliveries(&self, before_ms: i64) -> Result<u64> {
+        let conn = self.conn();
+        Ok(conn.execute(&numbered(sql::PRUNE_DELIVERIES), [before_ms])? as u64)
     }
 }
 

@@ -324,3 +324,41 @@ async fn sign_out_ends_the_session() {
     b.cookie = old;
     assert_eq!(b.get("/console/system-users").await.location.as_deref(), Some("/console/sign-in"));
 }
+
+#[tokio::test]
+async fn the_webhooks_page_lists_deliveries_and_redelivers_them() {
+    use crate::deliveries::{create_template, demo_subscribed, quick, review, settings};
+    let ts = TestServer::start_with_settings(settings(quick())).await;
+    let receiver = demo_subscribed(&ts, "message_template_status_update").await;
+    receiver.fail_next(1);
+    let template = create_template(&ts, "console_shown").await;
+    review(&ts, &template, "APPROVED", None).await;
+    receiver.wait_for(1).await;
+
+    let mut b = Browser::new(&ts);
+    b.sign_in("admin@acme.example", &ts.b("person_password")).await;
+    let page = b.get("/console/webhooks").await;
+    assert_eq!(page.status, 200);
+    let delivery = receiver.posts()[0].delivery.clone();
+    let row = page.html.split(&format!("data-delivery=\"{delivery}\"")).nth(1).expect("the delivery is listed");
+    let row = &row[..row.find("</tr>").unwrap()];
+    for shown in ["message_template_status_update", "APPROVED", "delivered", "200", "console_shown", &ts.b("waba_id")] {
+        assert!(row.contains(shown), "{shown} not in {row}");
+    }
+    assert!(row.contains("<td>2</td>"), "two attempts: {row}");
+
+    let csrf = b.csrf().await;
+    let app = ts.b("app_id");
+    let redeliver = format!("/console/webhooks/{app}/deliveries/{delivery}/redeliver");
+    assert_eq!(b.post(&redeliver, &[]).await.status, 403);
+    let done = b.post(&redeliver, &[("csrf", &csrf)]).await;
+    assert_eq!((done.status, done.location.as_deref()), (303, Some(&*format!("/console/webhooks?app={app}"))));
+    let got = receiver.wait_for(2).await;
+    assert_eq!(got[0], got[1]);
+    assert_ne!(receiver.posts()[2].delivery, delivery);
+    // Another business's delivery id is not there to redeliver.
+    assert_eq!(
+        b.post(&format!("/console/webhooks/{app}/deliveries/99999/redeliver"), &[("csrf", &csrf)]).await.status,
+        404
+    );
+}

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use model::{AuditEvent, Change};
+use model::{AuditEvent, Change, DeliveryAttempt, GraphId, WebhookDelivery};
 use store::{AuditQuery, SqliteStore, Store};
 use testkit::TestServer;
 
@@ -24,11 +24,35 @@ impl Store for Flaky {
         }
         self.inner.commit(based_on, changes, audit)
     }
-    fn messages(&self, waba: model::GraphId, limit: usize) -> store::Result<Vec<model::Message>> {
+    fn messages(&self, waba: GraphId, limit: usize) -> store::Result<Vec<model::Message>> {
         self.inner.messages(waba, limit)
     }
     fn audit(&self, query: &AuditQuery) -> store::Result<Vec<AuditEvent>> {
         self.inner.audit(query)
+    }
+    fn claim_deliveries(&self, now_ms: i64, lease_until_ms: i64, limit: usize) -> store::Result<Vec<WebhookDelivery>> {
+        self.inner.claim_deliveries(now_ms, lease_until_ms, limit)
+    }
+    fn next_delivery_due(&self) -> store::Result<Option<i64>> {
+        self.inner.next_delivery_due()
+    }
+    fn record_attempt(&self, attempt: &DeliveryAttempt) -> store::Result<()> {
+        self.inner.record_attempt(attempt)
+    }
+    fn deliveries(&self, app: GraphId, before: Option<u64>, limit: usize) -> store::Result<Vec<WebhookDelivery>> {
+        self.inner.deliveries(app, before, limit)
+    }
+    fn delivery(&self, id: u64) -> store::Result<Option<WebhookDelivery>> {
+        self.inner.delivery(id)
+    }
+    fn redeliver(&self, id: u64, now_ms: i64) -> store::Result<Option<u64>> {
+        self.inner.redeliver(id, now_ms)
+    }
+    fn release_leases(&self) -> store::Result<()> {
+        self.inner.release_leases()
+    }
+    fn prune_deliveries(&self, before_ms: i64) -> store::Result<u64> {
+        self.inner.prune_deliveries(before_ms)
     }
 }
 

@@ -6,6 +6,7 @@ mod audit;
 mod console;
 mod copy;
 mod credit;
+mod deliveries;
 mod docs;
 mod faults;
 mod fixtures;

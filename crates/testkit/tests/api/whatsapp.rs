@@ -238,13 +238,10 @@ async fn subscribed_apps_are_listed_added_and_removed_for_the_caller_s_app() {
             json!({"whatsapp_business_api_data": {"id": app, "name": "Acme Onboarding", "link": format!("https://www.facebook.com/games/?app_id={app}")}})
         ]
     );
-    ts.post(&path, Some(&admin), &[("override_callback_uri", "https://hooks.example/wa"), ("verify_token", "s3cret")])
-        .await
-        .ok();
-    assert_eq!(ts.get(&path, Some(&admin), &[]).await.data()[0]["override_callback_uri"], "https://hooks.example/wa");
-    ts.post(&path, Some(&admin), &[("override_callback_uri", "https://hooks.example/wa")])
-        .await
-        .assert_error(400, 100, None);
+    let hook = crate::deliveries::Receiver::start(&ts.b("app_secret"), "s3cret").await;
+    ts.post(&path, Some(&admin), &[("override_callback_uri", &hook.url), ("verify_token", "s3cret")]).await.ok();
+    assert_eq!(ts.get(&path, Some(&admin), &[]).await.data()[0]["override_callback_uri"], hook.url.as_str());
+    ts.post(&path, Some(&admin), &[("override_callback_uri", &hook.url)]).await.assert_error(400, 100, None);
     ts.delete(&path, Some(&admin), &[]).await.ok();
     assert!(ts.get(&path, Some(&admin), &[]).await.data().is_empty());
 }
