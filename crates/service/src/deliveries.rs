@@ -87,8 +87,8 @@ impl Service {
         Ok(Target { url, secret: app.secret.expose().to_string() })
     }
 
-    /// One attempt at a delivery, recorded in the store.
-    async fn attempt(self: Arc<Self>, client: reqwest::Client, d: WebhookDelivery) {
+    /// One attempt at a delivery, recorded in the store. Answers the delivery's id.
+    async fn attempt(self: Arc<Self>, client: reqwest::Client, d: WebhookDelivery) -> u64 {
         let started = Instant::now();
         let target = self.target(&d);
         let sent = match &target {
@@ -156,6 +156,7 @@ impl Service {
             // The lease runs out and the delivery is sent again.
             tracing::warn!(delivery = d.id, error = %e, "could not record a webhook attempt");
         }
+        d.id
     }
 
     /// Sends queued webhook deliveries until `stop` turns true.
@@ -171,10 +172,12 @@ impl Service {
                 return;
             }
         };
-        if let Err(e) = self.read("releasing webhook leases", |s| s.release_leases()).await {
+        if let Err(e) = self.read("releasing webhook leases", |s| s.release_all_leases()).await {
             tracing::warn!(error = %e, "could not release webhook leases; they run out in a minute");
         }
         let mut in_flight = JoinSet::new();
+        // The deliveries being sent, to hand back if the server stops in the middle.
+        let mut sending = std::collections::HashSet::new();
         let mut last_prune = None::<Instant>;
         loop {
             let room = IN_FLIGHT - in_flight.len();
@@ -186,6 +189,7 @@ impl Service {
                 if let Ok(batch) = claimed.await {
                     claimed_all = batch.len() == room;
                     for d in batch {
+                        sending.insert(d.id);
                         in_flight.spawn(self.clone().attempt(client.clone(), d));
                     }
                 }
@@ -197,13 +201,24 @@ impl Service {
             }
             let sleep = if claimed_all { Duration::ZERO } else { self.until_next_delivery().await };
             tokio::select! {
-                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    if let Ok(id) = done {
+                        sending.remove(&id);
+                    }
+                }
                 _ = self.deliveries_queued.notified() => {}
                 _ = tokio::time::sleep(sleep) => {}
                 _ = stop.changed() => break,
             }
         }
+        // Attempts cut short are sent again: by this server when it starts again, or by another.
         in_flight.shutdown().await;
+        if !sending.is_empty() {
+            let ids: Vec<u64> = sending.into_iter().collect();
+            if let Err(e) = self.read("handing back webhook deliveries", move |s| s.release_leases(&ids)).await {
+                tracing::warn!(error = %e, "could not hand back the deliveries in flight; their leases run out in a minute");
+            }
+        }
     }
 
     /// How long the worker may sleep before a delivery falls due.

@@ -24,35 +24,37 @@ fn owner_admin(tx: &Tx<'_>, acting: &Acting, verb: Verb, waba: GraphId) -> Resul
 
 impl Service {
     /// Shares a WABA with a partner business at a level; sharing it again changes the level.
+    /// With `app`, one of the partner's apps, the customer also grants that app permissions on
+    /// the WABA, as Embedded Signup does: `PARTNER_APP_INSTALLED` follows `PARTNER_ADDED`.
     pub async fn share_waba(
         &self,
         acting: &Acting,
         waba: GraphId,
         partner: GraphId,
         level: ShareLevel,
+        app: Option<GraphId>,
     ) -> Result<(), GraphError> {
         self.write(|tx| {
             let owner = owner_admin(tx, acting, Verb::Post, waba)?;
             if tx.world().business(partner).is_none() || partner == owner {
                 return Err(GraphError::invalid_param("Param partner must be the id of another business"));
             }
-            let before = tx.world().share(waba, partner).map(|s| s.level);
-            if before == Some(level) {
-                return Ok(());
+            if app.is_some_and(|a| tx.world().app(a).is_none_or(|a| a.business != partner)) {
+                return Err(GraphError::invalid_param("Param app must be the id of an app of the partner business"));
             }
-            let share = Share { waba, partner, level, created_time: tx.now() };
-            tx.audit(
-                acting,
-                owner,
-                "waba.share",
-                waba,
-                "waba",
-                before.map(|l| json!({"partner": partner.to_string(), "level": l.as_str()})),
-                Some(json!({"partner": partner.to_string(), "level": level.as_str()})),
-            );
-            tx.change(Change::Share(share));
+            let before = tx.world().share(waba, partner).map(|s| s.level);
+            if before != Some(level) {
+                let as_json = |l: ShareLevel| json!({"partner": partner.to_string(), "level": l.as_str()});
+                tx.audit(acting, owner, "waba.share", waba, "waba", before.map(as_json), Some(as_json(level)));
+                tx.change(Change::Share(Share { waba, partner, level, created_time: tx.now() }));
+            }
             if before.is_none() {
-                tx.notify_businesses(&[partner], "account_update", events::partner("PARTNER_ADDED", waba, owner, None));
+                let added = events::partner("PARTNER_ADDED", waba, owner, None, None);
+                tx.notify_businesses(&[partner], "account_update", added);
+            }
+            if let Some(app) = app {
+                let installed = events::partner("PARTNER_APP_INSTALLED", waba, owner, Some(app), None);
+                tx.notify_app(app, partner, "account_update", installed);
             }
             Ok(())
         })
@@ -76,7 +78,8 @@ impl Service {
                 None,
             );
             tx.change(Change::Unshare { waba, partner });
-            tx.notify_businesses(&[partner], "account_update", events::partner("PARTNER_REMOVED", waba, owner, None));
+            let removed = events::partner("PARTNER_REMOVED", waba, owner, None, None);
+            tx.notify_businesses(&[partner], "account_update", removed);
             Ok(())
         })
         .await

@@ -206,8 +206,20 @@ impl Service {
                 let partners: Vec<GraphId> = owner.into_iter().chain(partner).collect();
                 for waba in tx.world().wabas_of_solution(solution) {
                     let Some(waba_owner) = tx.world().waba(waba).map(|w| w.owner) else { continue };
-                    let value = events::partner("PARTNER_ADDED", waba, waba_owner, Some((&next, &partners)));
+                    let value = events::partner("PARTNER_ADDED", waba, waba_owner, None, Some((&next, &partners)));
                     notify_parties(tx, &next, "account_update", value);
+                    // Each side's app now works on the customer's WABA.
+                    for app in [next.owner_app, next.partner_app] {
+                        let Some(business) = tx.world().app(app).map(|a| a.business) else { continue };
+                        let value = events::partner(
+                            "PARTNER_APP_INSTALLED",
+                            waba,
+                            waba_owner,
+                            Some(app),
+                            Some((&next, &partners)),
+                        );
+                        tx.notify_app(app, business, "account_update", value);
+                    }
                 }
             }
             tx.change(Change::Solution(Box::new(next)));

@@ -321,9 +321,19 @@ pub mod events {
     }
 
     /// `account_update` for a WABA shared with a partner (`PARTNER_ADDED`) or no longer
-    /// (`PARTNER_REMOVED`); through a solution, with its id and partners.
-    pub fn partner(event: &str, waba: GraphId, owner: GraphId, solution: Option<(&Solution, &[GraphId])>) -> Value {
+    /// (`PARTNER_REMOVED`), or a partner's app the customer granted permissions
+    /// (`PARTNER_APP_INSTALLED`, with `app`); through a solution, with its id and partners.
+    pub fn partner(
+        event: &str,
+        waba: GraphId,
+        owner: GraphId,
+        app: Option<GraphId>,
+        solution: Option<(&Solution, &[GraphId])>,
+    ) -> Value {
         let mut info = json!({"waba_id": waba.to_string(), "owner_business_id": owner.to_string()});
+        if let Some(app) = app {
+            info["partner_app_id"] = json!(app.to_string());
+        }
         if let Some((s, partners)) = solution {
             info["solution_id"] = json!(s.id.to_string());
             info["solution_partner_business_ids"] = json!(partners.iter().map(|p| p.to_string()).collect::<Vec<_>>());

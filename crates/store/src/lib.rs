@@ -142,8 +142,12 @@ pub trait Store: Send + Sync + 'static {
     /// Queues a delivery's event again as a new delivery due at `now_ms`; answers its id.
     fn redeliver(&self, id: u64, now_ms: i64) -> Result<Option<u64>>;
 
-    /// Frees every delivery lease: for a store of one server's own, at its start.
-    fn release_leases(&self) -> Result<()>;
+    /// Frees these deliveries' leases (a server stopping in the middle of sending them).
+    fn release_leases(&self, ids: &[u64]) -> Result<()>;
+
+    /// Frees every delivery lease: for a store of one server's own, at its start (no attempt can
+    /// be in flight). A no-op for a shared store, whose other servers may be sending.
+    fn release_all_leases(&self) -> Result<()>;
 
     /// Forgets deliveries that finished before `before_ms`; answers how many.
     fn prune_deliveries(&self, before_ms: i64) -> Result<u64>;

@@ -371,6 +371,10 @@ pub const REDELIVER: &str = "INSERT INTO webhook_deliveries (app, entry, waba, f
      SELECT app, entry, waba, field, body, $2, $2 FROM webhook_deliveries WHERE id = $1
      RETURNING id";
 
+/// Frees one delivery's lease: parameter `id`.
+pub const RELEASE_LEASE: &str =
+    "UPDATE webhook_deliveries SET lease_until_ms = NULL WHERE id = $1 AND status = 'pending'";
+
 /// Frees every lease (a store of one server's own, at its start: no attempt is in flight).
 pub const RELEASE_LEASES: &str =
     "UPDATE webhook_deliveries SET lease_until_ms = NULL WHERE status = 'pending' AND lease_until_ms IS NOT NULL";

@@ -261,6 +261,9 @@ fn queue_conforms(store: &dyn Store) {
     assert!(store.claim_deliveries(61_000, 121_000, 10).unwrap().is_empty());
     let after = store.claim_deliveries(63_000, 123_000, 10).unwrap();
     assert_eq!(names(&after), [name("e2"), name("f1"), name("g1")]);
+    // A server that stops mid-send hands its deliveries back.
+    store.release_leases(&[after[1].id]).unwrap();
+    assert_eq!(names(&store.claim_deliveries(63_000, 123_000, 10).unwrap()), [name("f1")]);
     // Finished deliveries older than the retention are forgotten; pending ones never.
     assert_eq!(store.prune_deliveries(2000).unwrap(), 2);
     assert_eq!(store.deliveries(a, None, 10).unwrap().len(), 3);
@@ -274,7 +277,7 @@ fn sqlite_conforms_and_refuses_a_newer_schema() {
     let store = SqliteStore::open(&path).unwrap();
     queue_conforms(&store);
     // A store of one server's own frees every lease when that server starts again.
-    store.release_leases().unwrap();
+    store.release_all_leases().unwrap();
     assert_eq!(store.claim_deliveries(63_001, 123_001, 10).unwrap().len(), 3);
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute("UPDATE schema_version SET version = 99", []).unwrap();

@@ -13,8 +13,9 @@ fn id_of(s: &str) -> Result<GraphId, GraphError> {
     GraphId::parse(s).ok_or_else(|| GraphError::unknown_alias(s))
 }
 
-/// `POST /_wabagate/wabas/{waba}/partners` (`partner`, `level` FULL or STANDARD) shares the WABA;
-/// `DELETE` with `partner` ends the share.
+/// `POST /_wabagate/wabas/{waba}/partners` (`partner`, `level` FULL or STANDARD, and `app`, a
+/// partner's app the customer grants permissions) shares the WABA; `DELETE` with `partner` ends
+/// the share.
 pub async fn partners(ctx: &Ctx<'_>, waba: &str) -> Result<Answer, GraphError> {
     let acting = *ctx.acting()?;
     let waba = id_of(waba)?;
@@ -30,7 +31,8 @@ pub async fn partners(ctx: &Ctx<'_>, waba: &str) -> Result<Answer, GraphError> {
                     )));
                 }
             };
-            ctx.service.share_waba(&acting, waba, partner, level).await?;
+            let app = ctx.params.id("app")?;
+            ctx.service.share_waba(&acting, waba, partner, level, app).await?;
             Ok(success())
         }
         Verb::Delete => {

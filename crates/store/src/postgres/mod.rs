@@ -443,7 +443,17 @@ impl Store for PgStore {
         })
     }
 
-    fn release_leases(&self) -> Result<()> {
+    fn release_leases(&self, ids: &[u64]) -> Result<()> {
+        self.block(async {
+            let client = self.client().await?;
+            for id in ids {
+                client.execute(sql::RELEASE_LEASE, &[&(*id as i64)]).await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn release_all_leases(&self) -> Result<()> {
         // Other servers may be sending: their leases run out on their own.
         Ok(())
     }

@@ -228,7 +228,17 @@ impl Store for SqliteStore {
         Ok(new.map(|n| n as u64))
     }
 
-    fn release_leases(&self) -> Result<()> {
+    fn release_leases(&self, ids: &[u64]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for id in ids {
+            tx.prepare_cached(&numbered(sql::RELEASE_LEASE))?.execute([*id as i64])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn release_all_leases(&self) -> Result<()> {
         self.conn().execute(sql::RELEASE_LEASES, [])?;
         Ok(())
     }

@@ -40,6 +40,10 @@ struct State {
 pub struct Receiver {
     pub url: String,
     state: Arc<Mutex<State>>,
+    /// While true, POSTs are held unanswered.
+    hold: tokio::sync::watch::Sender<bool>,
+    /// POSTs that arrived, held or not.
+    arrived: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 fn hmac_hex<M: Mac + hmac::digest::KeyInit>(secret: &str, body: &[u8]) -> String {
@@ -53,6 +57,9 @@ impl Receiver {
         let state = Arc::new(Mutex::new(State::default()));
         let (secret, verify_token) = (secret.to_string(), verify_token.to_string());
         let posts = state.clone();
+        let (hold, held) = tokio::sync::watch::channel(false);
+        let arrived = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = arrived.clone();
         let app = axum::Router::new().route(
             "/hook",
             axum::routing::get(move |Query(q): Query<HashMap<String, String>>| {
@@ -69,7 +76,10 @@ impl Receiver {
             .post(move |headers: HeaderMap, body: Bytes| {
                 let state = posts.clone();
                 let secret = secret.clone();
+                let (mut held, counter) = (held.clone(), counter.clone());
                 async move {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let _ = held.wait_for(|h| !*h).await;
                     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
                     let mut state = state.lock().unwrap();
                     let sha256 = format!("sha256={}", hmac_hex::<Hmac<Sha256>>(&secret, &body));
@@ -93,7 +103,25 @@ impl Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Receiver { url, state }
+        Receiver { url, state, hold, arrived }
+    }
+
+    /// Holds every POST unanswered until [`Receiver::release`].
+    pub fn hold(&self) {
+        self.hold.send_replace(true);
+    }
+
+    pub fn release(&self) {
+        self.hold.send_replace(false);
+    }
+
+    /// Waits until `n` POSTs have arrived, answered or held.
+    pub async fn wait_arrived(&self, n: usize) {
+        let started = Instant::now();
+        while self.arrived.load(std::sync::atomic::Ordering::SeqCst) < n {
+            assert!(started.elapsed() < Duration::from_secs(15), "waited for {n} POSTs to arrive");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     pub fn fail_next(&self, n: usize) {
@@ -556,24 +584,27 @@ async fn sharing_a_waba_sends_the_partner_partner_added_and_unsharing_partner_re
         .await
         .assert_error(400, 100, None);
 
-    ts.post(&path, Some(&token(&ts, "client_admin")), &[("partner", &tp), ("level", "FULL")]).await.ok();
+    let client_app = id(&ts, "client_app");
+    let with_app = [("partner", tp.as_str()), ("app", client_app.as_str())];
+    ts.post(&path, Some(&token(&ts, "client_admin")), &with_app).await.assert_error(400, 100, None);
+    let tp_app = id(&ts, "tp_app");
+    let share = [("partner", tp.as_str()), ("level", "FULL"), ("app", tp_app.as_str())];
+    ts.post(&path, Some(&token(&ts, "client_admin")), &share).await.ok();
     // The partner now reaches the WABA.
     ts.get(&waba, Some(&token(&ts, "tp_admin")), &[]).await.ok();
-    let got = receiver.wait_for(1).await;
-    assert_eq!(
-        got[0],
-        (
-            "account_update".into(),
-            json!({"event": "PARTNER_ADDED", "waba_info": {"waba_id": waba, "owner_business_id": client}})
-        )
-    );
+    let got = receiver.wait_for(2).await;
+    let info = json!({"waba_id": waba, "owner_business_id": client});
+    assert_eq!(got[0], ("account_update".into(), json!({"event": "PARTNER_ADDED", "waba_info": info})));
+    let mut installed = info.clone();
+    installed["partner_app_id"] = json!(tp_app);
+    assert_eq!(got[1].1, json!({"event": "PARTNER_APP_INSTALLED", "waba_info": installed}));
     // The entry is the partner's business portfolio, as in Meta's examples.
     assert_eq!(receiver.posts()[0].body["entry"][0]["id"], tp.as_str());
 
     ts.delete(&path, Some(&token(&ts, "client_admin")), &[("partner", &tp)]).await.ok();
     ts.get(&waba, Some(&token(&ts, "tp_admin")), &[]).await.assert_error(400, 100, Some(33));
-    let got = receiver.wait_for(2).await;
-    assert_eq!(got[1].1["event"], "PARTNER_REMOVED");
+    let got = receiver.wait_for(3).await;
+    assert_eq!(got[2].1, json!({"event": "PARTNER_REMOVED", "waba_info": info}));
     ts.delete(&path, Some(&token(&ts, "client_admin")), &[("partner", &tp)]).await.assert_error(400, 100, None);
     // The share and its end are in the audit log, and survive a restart.
     let audit = ts.get("_wabagate/audit", Some(&token(&ts, "client_admin")), &[("target", &waba)]).await;
@@ -607,18 +638,22 @@ async fn a_solution_s_life_is_sent_to_both_partners_as_partner_solutions() {
     // Accepting the fixture's solution shares its onboarded WABA with both partners.
     let mps = id(&ts, "mps");
     ts.post(&format!("{mps}/accept"), Some(&sp), &[]).await.ok();
-    let got = sp_receiver.wait_for(3).await;
+    let got = sp_receiver.wait_for(4).await;
     assert_eq!(got[1].1, json!({"event": "SOLUTION_UPDATED", "solution_id": mps, "solution_status": "ACTIVE"}));
-    let added = &got[2].1;
-    assert_eq!(added["event"], "PARTNER_ADDED");
-    assert_eq!(added["waba_info"]["waba_id"], id(&ts, "mps_waba").as_str());
-    assert_eq!(added["waba_info"]["owner_business_id"], id(&ts, "client").as_str());
-    assert_eq!(added["waba_info"]["solution_id"], mps.as_str());
-    assert_eq!(added["waba_info"]["solution_partner_business_ids"], json!([id(&ts, "tp"), id(&ts, "sp")]));
+    let info = json!({
+        "waba_id": id(&ts, "mps_waba"),
+        "owner_business_id": id(&ts, "client"),
+        "solution_id": mps,
+        "solution_partner_business_ids": [id(&ts, "tp"), id(&ts, "sp")],
+    });
+    assert_eq!(got[2].1, json!({"event": "PARTNER_ADDED", "waba_info": info}));
+    let mut installed = info.clone();
+    installed["partner_app_id"] = json!(id(&ts, "sp_app"));
+    assert_eq!(got[3].1, json!({"event": "PARTNER_APP_INSTALLED", "waba_info": installed}));
 
     ts.post(&format!("{mps}/send_deactivation_request"), Some(&tp), &[]).await.ok();
     ts.post(&format!("{mps}/accept_deactivation_request"), Some(&sp), &[]).await.ok();
-    let got = tp_receiver.wait_for(5).await;
+    let got = tp_receiver.wait_for(6).await;
     let statuses: Vec<(&str, &str)> = got
         .iter()
         .filter(|(f, _)| f == "partner_solutions")
@@ -633,4 +668,49 @@ async fn a_solution_s_life_is_sent_to_both_partners_as_partner_solutions() {
             ("SOLUTION_UPDATED", "DEACTIVATED"),
         ]
     );
+}
+
+#[tokio::test]
+async fn a_receiver_that_does_not_answer_never_holds_up_the_request_or_other_apps() {
+    let ts = TestServer::start_with_settings(settings(quick())).await;
+    let receiver = demo_subscribed(&ts, "message_template_status_update").await;
+    receiver.hold();
+    let first = create_template(&ts, "held_first").await;
+    review(&ts, &first, "APPROVED", None).await;
+    receiver.wait_arrived(1).await;
+    // The delivery hangs: the requests that cause more events are answered all the same.
+    let second = create_template(&ts, "held_second").await;
+    review(&ts, &second, "APPROVED", None).await;
+    assert!(receiver.posts().is_empty(), "nothing answered yet");
+    receiver.release();
+    let got = receiver.wait_for(2).await;
+    let names: Vec<&str> = got.iter().map(|(_, v)| v["message_template_name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["held_first", "held_second"]);
+}
+
+#[tokio::test]
+async fn a_delivery_in_flight_when_wabagate_stops_is_sent_again_after_the_restart() {
+    let ts = TestServer::start_with_settings(settings(quick())).await;
+    let receiver = demo_subscribed(&ts, "message_template_status_update").await;
+    receiver.hold();
+    let template = create_template(&ts, "in_flight").await;
+    review(&ts, &template, "APPROVED", None).await;
+    receiver.wait_arrived(1).await;
+    // Stopped mid-attempt: the attempt's outcome was never recorded.
+    let ts = ts.restart().await;
+    receiver.release();
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got[0].1["message_template_name"], "in_flight");
+    let posts = receiver.posts();
+    // At least once: the held attempt may have been answered too; both carry the one delivery id.
+    assert!(posts.iter().all(|p| p.delivery == posts[0].delivery), "{posts:?}");
+    let log = ts
+        .get(
+            &format!("_wabagate/apps/{}/webhook_deliveries", ts.b("app_id")),
+            Some(&app_token(&ts.b("app_id"), &ts.b("app_secret"))),
+            &[],
+        )
+        .await;
+    assert_eq!(log.data().len(), 1);
+    assert_eq!(log.data()[0]["status"], "delivered");
 }

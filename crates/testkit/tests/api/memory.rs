@@ -53,8 +53,11 @@ impl Store for Counting {
     fn redeliver(&self, id: u64, now_ms: i64) -> store::Result<Option<u64>> {
         self.inner.redeliver(id, now_ms)
     }
-    fn release_leases(&self) -> store::Result<()> {
-        self.inner.release_leases()
+    fn release_leases(&self, ids: &[u64]) -> store::Result<()> {
+        self.inner.release_leases(ids)
+    }
+    fn release_all_leases(&self) -> store::Result<()> {
+        self.inner.release_all_leases()
     }
     fn prune_deliveries(&self, before_ms: i64) -> store::Result<u64> {
         self.inner.prune_deliveries(before_ms)

@@ -157,3 +157,34 @@ async fn two_replicas_writing_the_same_assignment_at_once_agree_on_one_state() {
         );
     }
 }
+
+#[tokio::test]
+async fn webhooks_queued_on_either_server_are_delivered_once_in_order() {
+    let Some((a, b)) = pair().await else { return };
+    let receiver = crate::deliveries::Receiver::start(&a.b("app_secret"), "vt").await;
+    let app = a.b("app_id");
+    let form = [
+        ("object", "whatsapp_business_account"),
+        ("callback_url", receiver.url.as_str()),
+        ("verify_token", "vt"),
+        ("fields", "messages"),
+    ];
+    let app_token = format!("{app}|{}", a.b("app_secret"));
+    a.post(&format!("{app}/subscriptions"), Some(&app_token), &form).await.ok();
+    b.post(&format!("{}/subscribed_apps", a.b("waba_id")), Some(&a.admin()), &[]).await.ok();
+    // Customers write through both servers; both servers' workers send from the one queue.
+    let path = format!("_wabagate/phone_numbers/{}/inbound", a.b("phone_number_id"));
+    let mut sent = Vec::new();
+    for i in 0..12 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        let text = format!("message {i}");
+        let r = server.post(&path, Some(&a.admin()), &[("from", "16505551234"), ("text", &text)]).await;
+        sent.push(r.ok()["messages"][0]["id"].as_str().unwrap().to_string());
+    }
+    let got = receiver.wait_for(12).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let posts = receiver.posts();
+    assert_eq!(posts.len(), 12, "each delivery once: {posts:#?}");
+    let ids: Vec<String> = got.iter().map(|(_, v)| v["messages"][0]["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids, sent, "in the order the messages arrived");
+}
