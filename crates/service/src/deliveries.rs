@@ -67,7 +67,7 @@ enum Sent {
 
 impl Service {
     /// The callback of a delivery: the WABA's override for the app if it set one, else the app's
-    /// subscription; `None` if the app is gone or no longer subscribed.
+    /// subscription; why not, if the app is gone or no longer subscribed.
     fn target(&self, d: &WebhookDelivery) -> Result<Target, String> {
         let world = self.world();
         let app = world.app(d.event.app).ok_or("the app no longer exists")?;

@@ -124,6 +124,7 @@ impl TestServer {
             clock: clock.clone(),
             // Templates are approved as soon as tests look; tests of the review use the clock.
             settings: service::Settings::default(),
+            shutdown_deadline: wabagate::http::SHUTDOWN_DEADLINE,
         }
     }
 

@@ -21,9 +21,12 @@ use tokio::net::TcpListener;
 /// connection may stay idle.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Serves `app` on `listener` until `stop` completes, then stops accepting and waits for the
-/// requests in flight (idle connections are closed at once).
-pub async fn serve(listener: TcpListener, app: axum::Router, stop: impl Future<Output = ()>) {
+/// How long a stopping server waits for the requests in flight, by default.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Serves `app` on `listener` until `stop` completes, then stops accepting and waits up to
+/// `deadline` for the requests in flight (idle connections are closed at once).
+pub async fn serve(listener: TcpListener, app: axum::Router, stop: impl Future<Output = ()>, deadline: Duration) {
     let graceful = GracefulShutdown::new();
     let mut stop = std::pin::pin!(stop);
     loop {
@@ -50,7 +53,9 @@ pub async fn serve(listener: TcpListener, app: axum::Router, stop: impl Future<O
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    if tokio::time::timeout(deadline, graceful.shutdown()).await.is_err() {
+        tracing::warn!(?deadline, "requests still in flight at the shutdown deadline were cut off");
+    }
 }
 
 /// A failed accept: a connection that went away before it was accepted is nothing; anything

@@ -32,6 +32,8 @@ pub struct ServeConfig {
     pub database: Option<String>,
     pub clock: Arc<Clock>,
     pub settings: Settings,
+    /// How long a stop waits for the requests in flight ([`http::SHUTDOWN_DEADLINE`]).
+    pub shutdown_deadline: Duration,
 }
 
 #[derive(Debug)]
@@ -132,6 +134,7 @@ pub async fn start_with_store(cfg: ServeConfig, store: Arc<dyn Store>) -> Result
             .unwrap_or(Value::Null),
     };
 
+    let shutdown_deadline = cfg.shutdown_deadline;
     let (shutdown, mut stop) = tokio::sync::watch::channel(false);
     let app =
         health_router(service.clone()).merge(console::router(service.clone())).merge(graph::router(service.clone()));
@@ -168,10 +171,10 @@ pub async fn start_with_store(cfg: ServeConfig, store: Arc<dyn Store>) -> Result
                 }
             })
         });
-        http::serve(listener, app, async move {
+        let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;
-        })
-        .await;
+        };
+        http::serve(listener, app, stopped, shutdown_deadline).await;
         let _ = flush.await;
         let _ = deliveries.await;
         if let Some(follow) = follow {
@@ -182,7 +185,9 @@ pub async fn start_with_store(cfg: ServeConfig, store: Arc<dyn Store>) -> Result
 }
 
 impl Server {
-    /// Stops accepting, finishes requests in flight, and flushes token last-use times.
+    /// Stops accepting, finishes the requests in flight (up to the shutdown deadline), hands back
+    /// the webhook deliveries being sent (queued ones are already in the store), and flushes token
+    /// last-use times.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;

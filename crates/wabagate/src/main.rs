@@ -85,6 +85,22 @@ enum Command {
         /// When a sent message's `read` status webhook follows its `sent` one (`never` for none).
         #[arg(long, env = "WABAGATE_MESSAGE_READ_AFTER", default_value = "2s", value_parser = service::webhooks::Delay::parse)]
         message_read_after: service::webhooks::Delay,
+        /// How long a stopping server (SIGTERM, Ctrl-C) waits for the requests in flight.
+        #[arg(long, env = "WABAGATE_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = service::webhooks::parse_duration)]
+        shutdown_timeout: Duration,
+    },
+    /// Write a consistent copy of a SQLite store to a new file, while servers may be using it.
+    /// (For PostgreSQL, use pg_dump.)
+    #[command(
+        after_help = "Examples:\n  wabagate backup --to wabagate-backup.db\n  wabagate backup --data /var/lib/wabagate --to /backups/wabagate-$(date +%F).db\n\nTo restore, stop the server and put the copy in place of DATA/wabagate.db."
+    )]
+    Backup {
+        /// The data directory of the store to copy.
+        #[arg(long, env = "WABAGATE_DATA", default_value = "./wabagate-data")]
+        data: PathBuf,
+        /// The new file to write (it must not exist).
+        #[arg(long)]
+        to: PathBuf,
     },
     /// Copy a whole store (world, audit log, messages) into another, empty one, and check both
     /// hold the same. Stop the servers of the source first.
@@ -140,6 +156,7 @@ fn main() -> ExitCode {
             webhook_timeout,
             message_delivered_after,
             message_read_after,
+            shutdown_timeout,
         } => {
             let rate_limits =
                 service::limits::RateLimits { app_calls_per_hour, waba_calls_per_hour, messages_per_second };
@@ -157,9 +174,23 @@ fn main() -> ExitCode {
                 database,
                 clock: Arc::new(service::Clock::default()),
                 settings,
+                shutdown_deadline: shutdown_timeout,
             }))
         }
         Command::Copy { from, to } => runtime.block_on(copy(from, to)),
+        Command::Backup { data, to } => {
+            let db = data.join(wabagate::DATABASE_FILE);
+            match store::SqliteStore::backup(&db, &to) {
+                Ok(bytes) => {
+                    println!("backed up {} to {} ({bytes} bytes; integrity checked)", db.display(), to.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("wabagate backup: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             // Into a buffer first: clap_complete panics on a closed pipe (`| head`).

@@ -39,6 +39,28 @@ impl SqliteStore {
         Ok(SqliteStore { conn: Mutex::new(conn) })
     }
 
+    /// Writes a consistent copy of the store at `from` to the new file `to` (`VACUUM INTO`: one
+    /// read transaction, so servers keep reading and writing meanwhile), then checks the copy's
+    /// integrity. Answers the copy's size in bytes.
+    pub fn backup(from: &Path, to: &Path) -> Result<u64> {
+        if !from.is_file() {
+            return Err(StoreError::new(format!("there is no store at {}", from.display())));
+        }
+        if to.exists() {
+            return Err(StoreError::new(format!("{} exists; a backup writes a new file", to.display())));
+        }
+        let target = to.to_str().ok_or_else(|| StoreError::new("the backup's path must be UTF-8"))?;
+        let conn = Connection::open_with_flags(from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.execute("VACUUM INTO ?1", [target])?;
+        let copy = Connection::open_with_flags(to, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let check: String = copy.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        if check != "ok" {
+            return Err(StoreError::new(format!("the copy at {} fails its integrity check: {check}", to.display())));
+        }
+        Ok(std::fs::metadata(to).map_err(|e| StoreError::new(e.to_string()))?.len())
+    }
+
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave a transaction half-applied (it rolls back
         // on drop), so a poisoned lock is safe to keep using.
