@@ -12,12 +12,11 @@ mod render;
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, State};
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use model::{GraphError, Verb};
 use serde_json::Value;
@@ -106,7 +105,7 @@ fn verb(method: &Method) -> Option<Verb> {
     }
 }
 
-fn is_version(segment: &str) -> bool {
+pub fn is_version(segment: &str) -> bool {
     let Some(rest) = segment.strip_prefix('v') else { return false };
     let Some((major, minor)) = rest.split_once('.') else { return false };
     !major.is_empty()
@@ -187,27 +186,37 @@ async fn read_body(req: Request<Body>, params: &mut Params) -> Result<(), GraphE
     }
 }
 
+/// What the Graph layer learned of a request, left in the response's extensions for the request
+/// log and the metrics: who called, the trace id the client got, and the error code if any.
+#[derive(Clone, Debug, Default)]
+pub struct Handled {
+    pub app: Option<model::GraphId>,
+    pub system_user: Option<model::GraphId>,
+    pub fbtrace_id: String,
+    /// The Graph error code of an error answer.
+    pub code: Option<u32>,
+}
+
 async fn graph(State(state): State<GraphState>, req: Request<Body>) -> Response {
-    let started = Instant::now();
-    let (method, uri) = (req.method().clone(), req.uri().clone());
+    // Every answer carries a trace id, as Meta's do; an error's envelope repeats it.
+    let mut handled = Handled { fbtrace_id: error::new_fbtrace_id(), ..Default::default() };
     // Headers every answer carries, error or not (rate-limit usage).
     let mut headers = HeaderMap::new();
-    let mut response = match handle(&state, req, &mut headers).await {
+    let mut response = match handle(&state, req, &mut headers, &mut handled).await {
         Ok(answer) => {
-            tracing::debug!(method = %method, path = uri.path(), micros = started.elapsed().as_micros() as u64, "graph ok");
-            answer.into_response(StatusCode::OK)
+            let mut response = answer.into_response(StatusCode::OK);
+            if let Ok(v) = HeaderValue::try_from(handled.fbtrace_id.as_str()) {
+                response.headers_mut().insert("x-fb-trace-id", v);
+            }
+            response
         }
         Err(e) => {
-            let api = ApiError::from(e);
-            tracing::info!(
-                method = %method, path = uri.path(), status = api.error.status, code = api.error.code,
-                subcode = ?api.error.subcode, fbtrace_id = %api.fbtrace_id,
-                micros = started.elapsed().as_micros() as u64, "graph error"
-            );
-            api.into_response()
+            handled.code = Some(e.code);
+            ApiError { error: e, fbtrace_id: handled.fbtrace_id.clone() }.into_response()
         }
     };
     response.headers_mut().extend(headers);
+    response.extensions_mut().insert(handled);
     response
 }
 
@@ -251,7 +260,12 @@ impl From<Value> for Answer {
     }
 }
 
-async fn handle(state: &GraphState, req: Request<Body>, headers: &mut HeaderMap) -> Result<Answer, GraphError> {
+async fn handle(
+    state: &GraphState,
+    req: Request<Body>,
+    headers: &mut HeaderMap,
+    handled: &mut Handled,
+) -> Result<Answer, GraphError> {
     let verb = verb(req.method()).ok_or_else(|| GraphError::unsupported(Verb::Get, req.uri().path()))?;
     // What the headers tell is read before the request is consumed for its body.
     let (host, https, bearer_token) =
@@ -277,6 +291,13 @@ async fn handle(state: &GraphState, req: Request<Body>, headers: &mut HeaderMap)
             Some(service.authenticate(raw, params.text("appsecret_proof").as_deref(), defer_proof)?)
         }
     };
+    match &auth {
+        Some(Authenticated::User { acting, token }) => {
+            (handled.app, handled.system_user) = (Some(token.app), Some(acting.principal().id));
+        }
+        Some(Authenticated::App { app }) => handled.app = Some(*app),
+        None => {}
+    }
     if let Some(auth) = auth.as_ref().filter(|_| state.limiter.is_on()) {
         let app = match auth {
             Authenticated::User { token, .. } => token.app,

@@ -3,6 +3,7 @@
 
 pub mod copy;
 pub mod http;
+pub mod observe;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -136,8 +137,10 @@ pub async fn start_with_store(cfg: ServeConfig, store: Arc<dyn Store>) -> Result
 
     let shutdown_deadline = cfg.shutdown_deadline;
     let (shutdown, mut stop) = tokio::sync::watch::channel(false);
-    let app =
-        health_router(service.clone()).merge(console::router(service.clone())).merge(graph::router(service.clone()));
+    let app = health_router(service.clone())
+        .merge(console::router(service.clone()))
+        .merge(graph::router(service.clone()))
+        .layer(axum::middleware::from_fn(observe::log_requests));
     let flusher = service.clone();
     let mut flush_stop = shutdown.subscribe();
     let follow_stop = shutdown.subscribe();

@@ -85,6 +85,10 @@ enum Command {
         /// When a sent message's `read` status webhook follows its `sent` one (`never` for none).
         #[arg(long, env = "WABAGATE_MESSAGE_READ_AFTER", default_value = "2s", value_parser = service::webhooks::Delay::parse)]
         message_read_after: service::webhooks::Delay,
+        /// Log lines as text for people or JSON for machines; one line per request either way.
+        /// Levels and targets with RUST_LOG (`warn` quiets the request lines).
+        #[arg(long, env = "WABAGATE_LOG_FORMAT", value_enum, default_value = "text")]
+        log_format: LogFormat,
         /// How long a stopping server (SIGTERM, Ctrl-C) waits for the requests in flight.
         #[arg(long, env = "WABAGATE_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = service::webhooks::parse_duration)]
         shutdown_timeout: Duration,
@@ -127,11 +131,22 @@ enum Command {
     Client(cli::ClientCommand),
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).with_current_span(false).init(),
+    }
+}
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
     // A wrong command line exits 4 (clap's own 2 means "changes" for `access plan`).
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -140,6 +155,10 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { cli::USAGE_EXIT } else { 0 });
         }
     };
+    init_logging(match &cli.command {
+        Command::Serve { log_format, .. } => *log_format,
+        _ => LogFormat::Text,
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
     match cli.command {
         Command::Serve {
@@ -157,6 +176,7 @@ fn main() -> ExitCode {
             message_delivered_after,
             message_read_after,
             shutdown_timeout,
+            log_format: _,
         } => {
             let rate_limits =
                 service::limits::RateLimits { app_calls_per_hour, waba_calls_per_hour, messages_per_second };
