@@ -193,8 +193,9 @@ pub struct Handled {
     pub app: Option<model::GraphId>,
     pub system_user: Option<model::GraphId>,
     pub fbtrace_id: String,
-    /// The Graph error code of an error answer.
+    /// The Graph error code and subcode of an error answer.
     pub code: Option<u32>,
+    pub subcode: Option<u32>,
 }
 
 async fn graph(State(state): State<GraphState>, req: Request<Body>) -> Response {
@@ -211,7 +212,7 @@ async fn graph(State(state): State<GraphState>, req: Request<Body>) -> Response 
             response
         }
         Err(e) => {
-            handled.code = Some(e.code);
+            (handled.code, handled.subcode) = (Some(e.code), e.subcode);
             ApiError { error: e, fbtrace_id: handled.fbtrace_id.clone() }.into_response()
         }
     };

@@ -127,6 +127,12 @@ impl Service {
                 (if gave_up { DeliveryStatus::Failed } else { DeliveryStatus::Pending }, None, Some(why))
             }
         };
+        metrics::counter!("wabagate_webhook_attempts_total", "outcome" => match status {
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Pending => "retried",
+            DeliveryStatus::Failed => "failed",
+        })
+        .increment(1);
         let attempts = d.attempts + 1;
         let next_attempt_ms = now + retry_delay(attempts).as_millis() as i64;
         match status {

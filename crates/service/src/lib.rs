@@ -163,7 +163,8 @@ impl Committer {
                 audit.append(&mut pending.audit);
             }
             let store = self.store.clone();
-            let committed = tokio::task::spawn_blocking(move || store.commit(0, &changes, &audit)).await;
+            let committed =
+                tokio::task::spawn_blocking(move || timed("commit", || store.commit(0, &changes, &audit))).await;
             match committed {
                 Ok(Ok(_)) => {
                     for pending in group {
@@ -359,12 +360,14 @@ impl Service {
         if changes.is_empty() && audit.is_empty() {
             return Ok(result);
         }
+        let tokens = token_changes(&self.world(), &changes);
         let queues_events = changes.iter().any(|c| matches!(c, Change::Event(_)));
         if self.store.is_shared() {
             self.commit(based_on, changes, audit).await?;
             if queues_events {
                 self.deliveries_queued.notify_one();
             }
+            tokens.count();
             return Ok(result);
         }
         {
@@ -389,6 +392,7 @@ impl Service {
         if queues_events {
             self.deliveries_queued.notify_one();
         }
+        tokens.count();
         Ok(result)
     }
 
@@ -396,9 +400,10 @@ impl Service {
     /// store, applying its change log in order up to and including them.
     async fn commit(&self, based_on: u64, changes: Vec<Change>, audit: Vec<AuditEvent>) -> Result<(), GraphError> {
         let store = self.store.clone();
-        let outcome =
-            tokio::task::spawn_blocking(move || store.commit(based_on, &changes, &audit).map(|seq| (seq, changes)))
-                .await;
+        let outcome = tokio::task::spawn_blocking(move || {
+            timed("commit", || store.commit(based_on, &changes, &audit)).map(|seq| (seq, changes))
+        })
+        .await;
         match outcome {
             Ok(Ok((None, changes))) => {
                 let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
@@ -507,7 +512,7 @@ impl Service {
         read: impl FnOnce(&dyn Store) -> store::Result<T> + Send + 'static,
     ) -> Result<T, GraphError> {
         let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || read(store.as_ref())).await {
+        match tokio::task::spawn_blocking(move || timed("read", || read(store.as_ref()))).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "{what} failed");
@@ -516,6 +521,46 @@ impl Service {
             Err(_) => Err(GraphError::transient()),
         }
     }
+}
+
+/// Runs a store call, recording how long it took (`wabagate_store_seconds`, by `op`).
+fn timed<T>(op: &'static str, call: impl FnOnce() -> T) -> T {
+    let started = std::time::Instant::now();
+    let out = call();
+    metrics::histogram!("wabagate_store_seconds", "op" => op).record(started.elapsed().as_secs_f64());
+    out
+}
+
+/// How many tokens a write mints and revokes, counted once it is committed
+/// (`wabagate_tokens_minted_total`, `wabagate_tokens_revoked_total`).
+struct TokenChanges {
+    minted: u64,
+    revoked: u64,
+}
+
+impl TokenChanges {
+    fn count(&self) {
+        if self.minted > 0 {
+            metrics::counter!("wabagate_tokens_minted_total").increment(self.minted);
+        }
+        if self.revoked > 0 {
+            metrics::counter!("wabagate_tokens_revoked_total").increment(self.revoked);
+        }
+    }
+}
+
+fn token_changes(world: &World, changes: &[Change]) -> TokenChanges {
+    let mut counted = TokenChanges { minted: 0, revoked: 0 };
+    for change in changes {
+        if let Change::Token(t) = change {
+            match world.token(t.id) {
+                None => counted.minted += 1,
+                Some(before) if before.revoked_at.is_none() && t.revoked_at.is_some() => counted.revoked += 1,
+                Some(_) => {}
+            }
+        }
+    }
+    counted
 }
 
 /// Loads the world on two threads: one reads and decodes the store's rows, the other (this one)

@@ -124,6 +124,11 @@ pub trait Store: Send + Sync + 'static {
     /// Audit events, newest first.
     fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>>;
 
+    /// Checks the store answers a trivial query (for `/readyz`).
+    fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Leases up to `limit` webhook deliveries that are due at `now_ms` and first in line for
     /// their app and entry, until `lease_until_ms`.
     fn claim_deliveries(&self, now_ms: i64, lease_until_ms: i64, limit: usize) -> Result<Vec<WebhookDelivery>>;

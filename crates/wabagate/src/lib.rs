@@ -135,6 +135,7 @@ pub async fn start_with_store(cfg: ServeConfig, store: Arc<dyn Store>) -> Result
             .unwrap_or(Value::Null),
     };
 
+    observe::metrics();
     let shutdown_deadline = cfg.shutdown_deadline;
     let (shutdown, mut stop) = tokio::sync::watch::channel(false);
     let app = health_router(service.clone())
@@ -200,27 +201,90 @@ impl Server {
     }
 }
 
-/// `/healthz` (the process answers) and `/readyz` (memory follows the store: 503 while a server
-/// on a shared store has lost its notifications or not yet caught up after getting them back).
+/// `/healthz` (the process answers), `/readyz` (the store answers, the world is loaded and, on a
+/// shared store, memory follows its change log: 503 otherwise) and `/metrics` (Prometheus text).
 fn health_router(service: Arc<Service>) -> axum::Router {
-    use axum::http::StatusCode;
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
     use axum::routing::get;
-    let ready = move || {
-        let service = service.clone();
-        async move {
-            let ready = service.is_ready();
-            let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-            let body = json!({
-                "status": if ready { "ready" } else { "catching_up" },
-                "shared_store": service.store().is_shared(),
-                "applied_seq": service.applied_seq(),
-            });
-            (status, axum::Json(body))
-        }
-    };
+    let started = std::time::Instant::now();
+    let ready = service.clone();
+    let scraped = service;
     axum::Router::new()
-        .route("/healthz", get(|| async { axum::Json(json!({"status": "alive"})) }))
-        .route("/readyz", get(ready))
+        .route(
+            "/healthz",
+            get(move || async move {
+                axum::Json(json!({
+                    "status": "alive",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "uptime_seconds": started.elapsed().as_secs(),
+                }))
+            }),
+        )
+        .route(
+            "/readyz",
+            get(move || {
+                let service = ready.clone();
+                async move {
+                    let (status, body) = readiness(&service).await;
+                    (status, axum::Json(body))
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(move || {
+                let service = scraped.clone();
+                async move {
+                    let Some(handle) = observe::metrics() else {
+                        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                    };
+                    if service.store().is_shared() {
+                        let store = service.store().clone();
+                        if let Ok(Ok(head)) = tokio::task::spawn_blocking(move || store.log_head()).await {
+                            let applied = service.applied_seq();
+                            metrics::gauge!("wabagate_changelog_head_seq").set(head as f64);
+                            metrics::gauge!("wabagate_changelog_applied_seq").set(applied as f64);
+                            metrics::gauge!("wabagate_changelog_lag").set(head.saturating_sub(applied) as f64);
+                        }
+                    }
+                    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response()
+                }
+            }),
+        )
+}
+
+/// What `/readyz` answers: each check, and 200 only if all pass.
+async fn readiness(service: &Service) -> (axum::http::StatusCode, Value) {
+    let store = service.store().clone();
+    let pinged = std::time::Instant::now();
+    let ping = tokio::task::spawn_blocking(move || store.ping()).await;
+    let store_check = match ping {
+        Ok(Ok(())) => json!({"ok": true, "latency_ms": pinged.elapsed().as_secs_f64() * 1000.0}),
+        Ok(Err(e)) => json!({"ok": false, "error": e.to_string()}),
+        Err(_) => json!({"ok": false, "error": "the check did not finish"}),
+    };
+    let shared = service.store().is_shared();
+    let following = service.is_ready();
+    let counts = service.world().counts();
+    let ok = store_check["ok"] == true && following;
+    let body = json!({
+        "status": if ok { "ready" } else { "not_ready" },
+        "checks": {
+            "store": store_check,
+            "index": {"ok": true, "counts": counts},
+            "change_log": {
+                "ok": following,
+                "shared_store": shared,
+                "listening": service.store().listening().is_some(),
+                "applied_seq": service.applied_seq(),
+            },
+        },
+        "shared_store": shared,
+        "applied_seq": service.applied_seq(),
+    });
+    let status = if ok { axum::http::StatusCode::OK } else { axum::http::StatusCode::SERVICE_UNAVAILABLE };
+    (status, body)
 }
 
 /// bootstrap.json: for the demo world exactly the documented keys; for fixtures the ids of

@@ -1,9 +1,13 @@
 //! What an operator sees of each request: one log line, with the route, the status, the latency,
 //! the caller's app and system user, and the `fbtrace_id` the client got, so an error a client
-//! reports can be found in the log. Never a token, a secret or a password: those travel in
-//! parameters and headers, which are not logged.
+//! reports can be found in the log (never a token, a secret or a password: those travel in
+//! parameters and headers, which are not logged); and the Prometheus metrics of `GET /metrics`
+//! (docs/operations.md lists them).
 
+use std::sync::OnceLock;
 use std::time::Instant;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use axum::extract::Request;
 use axum::middleware::Next;
@@ -37,7 +41,26 @@ pub fn route_of(path: &str) -> String {
     route
 }
 
-/// Logs one line per request, after its answer.
+/// The process's metrics recorder, installed on first use (one per process: servers in one
+/// process, as in tests, count together).
+pub fn metrics() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            const SECONDS: &[f64] =
+                &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+            let built = PrometheusBuilder::new().set_buckets(SECONDS).and_then(|b| b.install_recorder());
+            built.map_err(|e| tracing::warn!(error = %e, "no metrics: cannot install the recorder")).ok()
+        })
+        .as_ref()
+}
+
+/// Whether a Graph error refuses the caller (an authorization's outcome), rather than the request.
+fn refusal(code: u32, subcode: Option<u32>) -> bool {
+    matches!(code, 4 | 10 | 15 | 102 | 104 | 190 | 200..=299) || (code == 100 && subcode == Some(33))
+}
+
+/// Logs one line per request, after its answer, and counts it.
 pub async fn log_requests(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
@@ -45,12 +68,32 @@ pub async fn log_requests(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let handled = response.extensions().get::<graph::Handled>();
+    let status = response.status().as_u16();
+    let labels = [("method", method.as_str().to_string()), ("route", route.clone())];
+    metrics::counter!(
+        "wabagate_http_requests_total",
+        "method" => method.as_str().to_string(), "route" => route.clone(), "status" => status.to_string()
+    )
+    .increment(1);
+    metrics::histogram!("wabagate_http_request_duration_seconds", &labels).record(latency_ms / 1000.0);
+    if let Some(h) = handled.filter(|h| h.app.is_some() || h.code.is_some()) {
+        match h.code {
+            None => {
+                metrics::counter!("wabagate_authorizations_total", "outcome" => "allowed", "code" => "").increment(1)
+            }
+            Some(code) if refusal(code, h.subcode) => {
+                metrics::counter!("wabagate_authorizations_total", "outcome" => "refused", "code" => code.to_string())
+                    .increment(1)
+            }
+            Some(_) => {}
+        }
+    }
     let id = |v: Option<model::GraphId>| v.map(|v| v.to_string()).unwrap_or_default();
     tracing::info!(
         target: "wabagate::request",
         method = %method,
         route = %route,
-        status = response.status().as_u16(),
+        status,
         latency_ms = (latency_ms * 1000.0).round() / 1000.0,
         app = %id(handled.and_then(|h| h.app)),
         system_user = %id(handled.and_then(|h| h.system_user)),

@@ -391,6 +391,13 @@ impl Store for PgStore {
         })
     }
 
+    fn ping(&self) -> Result<()> {
+        self.block(async {
+            self.client().await?.query_one("SELECT 1", &[]).await?;
+            Ok(())
+        })
+    }
+
     fn claim_deliveries(&self, now_ms: i64, lease_until_ms: i64, limit: usize) -> Result<Vec<WebhookDelivery>> {
         let ps = [P::Int(now_ms), P::Int(lease_until_ms), P::Int(limit as i64)];
         let mut claimed = self.block(async {

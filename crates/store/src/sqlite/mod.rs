@@ -211,6 +211,11 @@ impl Store for SqliteStore {
         )
     }
 
+    fn ping(&self) -> Result<()> {
+        self.conn().query_row("SELECT 1", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     fn claim_deliveries(&self, now_ms: i64, lease_until_ms: i64, limit: usize) -> Result<Vec<WebhookDelivery>> {
         let conn = self.conn();
         let params = [P::Int(now_ms), P::Int(lease_until_ms), P::Int(limit as i64)];

@@ -14,6 +14,7 @@ mod hostile;
 mod limits;
 mod matrix;
 mod memory;
+mod observe;
 mod persistence;
 mod replicas;
 mod solutions;
