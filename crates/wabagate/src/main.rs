@@ -38,10 +38,17 @@ enum Command {
     ///
     /// On an empty store it creates the demo world (or the world of --fixtures) and writes
     /// DIR/bootstrap.json (mode 0600) with its ids and the admin token.
+    ///
+    /// Every flag is also an environment variable (shown below) and a key of the --config TOML
+    /// file (the flag's name, `-` or `_`): the command line wins over the environment, which wins
+    /// over the file, which wins over the defaults. docs/configuration.md has the table.
     #[command(
-        after_help = "Examples:\n  wabagate serve\n  wabagate serve --listen 0.0.0.0:8787 --data /var/lib/wabagate\n  wabagate serve --fixtures docs/fixtures.example.toml --data ./ci-data"
+        after_help = "Examples:\n  wabagate serve\n  wabagate serve --listen 0.0.0.0:8787 --data /var/lib/wabagate\n  wabagate serve --fixtures docs/fixtures.example.toml --data ./ci-data\n  wabagate serve --config /etc/wabagate.toml"
     )]
     Serve {
+        /// A TOML file of settings, keyed by flag name (`listen = "0.0.0.0:8787"`).
+        #[arg(long, env = "WABAGATE_CONFIG")]
+        config: Option<PathBuf>,
         /// Address to listen on.
         #[arg(long, env = "WABAGATE_LISTEN", default_value = "127.0.0.1:8787")]
         listen: SocketAddr,
@@ -146,9 +153,70 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// The settings of `serve --config FILE` (or WABAGATE_CONFIG), put into the environment as the
+/// flags' variables where the environment does not set them already, before the command line is
+/// parsed: so the command line beats the environment, which beats the file.
+fn apply_config_file(args: &[std::ffi::OsString]) -> Result<(), String> {
+    use clap::CommandFactory;
+    if args.get(1).and_then(|a| a.to_str()) != Some("serve") {
+        return Ok(());
+    }
+    let mut path = std::env::var_os("WABAGATE_CONFIG").map(PathBuf::from);
+    let mut rest = args.iter().skip(2).map(|a| a.to_string_lossy().into_owned());
+    while let Some(arg) = rest.next() {
+        if arg == "--config" {
+            path = rest.next().map(PathBuf::from);
+        } else if let Some(p) = arg.strip_prefix("--config=") {
+            path = Some(PathBuf::from(p));
+        }
+    }
+    let Some(path) = path else { return Ok(()) };
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let table: toml::Table = text.parse().map_err(|e| format!("{}: {e}", path.display()))?;
+    let command = Cli::command();
+    let serve = command.find_subcommand("serve").expect("serve is a command");
+    let flags: Vec<(String, String)> = serve
+        .get_arguments()
+        .filter_map(|a| Some((a.get_long()?.to_string(), a.get_env()?.to_string_lossy().into_owned())))
+        .filter(|(long, _)| long != "config")
+        .collect();
+    for (key, value) in table {
+        let name = key.replace('_', "-");
+        let Some((_, env)) = flags.iter().find(|(long, _)| *long == name) else {
+            let known: Vec<&str> = flags.iter().map(|(l, _)| l.as_str()).collect();
+            return Err(format!("{}: '{key}' is not a setting; the settings are {}", path.display(), known.join(", ")));
+        };
+        let value = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Array(items) => items
+                .into_iter()
+                .map(|v| match v {
+                    toml::Value::String(s) => Ok(s),
+                    other => Err(format!("{}: '{key}' must list strings, not {}", path.display(), other.type_str())),
+                })
+                .collect::<Result<Vec<_>, _>>()?
+                .join(";"),
+            other => return Err(format!("{}: '{key}' cannot be a {}", path.display(), other.type_str())),
+        };
+        if std::env::var_os(env).is_none() {
+            // SAFETY: set on the main thread before any other thread starts.
+            unsafe { std::env::set_var(env, value) };
+        }
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Err(e) = apply_config_file(&args) {
+        eprintln!("wabagate serve: {e}");
+        return ExitCode::from(cli::USAGE_EXIT);
+    }
     // A wrong command line exits 4 (clap's own 2 means "changes" for `access plan`).
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -177,6 +245,7 @@ fn main() -> ExitCode {
             message_read_after,
             shutdown_timeout,
             log_format: _,
+            config: _,
         } => {
             let rate_limits =
                 service::limits::RateLimits { app_calls_per_hour, waba_calls_per_hour, messages_per_second };
@@ -253,6 +322,8 @@ async fn copy(from: String, to: String) -> ExitCode {
 }
 
 async fn serve(cfg: wabagate::ServeConfig) -> ExitCode {
+    // Listen for the signals first: one that arrives while the store loads still stops cleanly.
+    let stop = shutdown_signal();
     let data = cfg.data.clone();
     let server = match wabagate::start(cfg).await {
         Ok(s) => s,
@@ -262,7 +333,7 @@ async fn serve(cfg: wabagate::ServeConfig) -> ExitCode {
         }
     };
     welcome(&server, &data);
-    shutdown_signal().await;
+    stop.await;
     tracing::info!("shutting down");
     server.stop().await;
     ExitCode::SUCCESS
@@ -308,23 +379,64 @@ fn welcome(server: &wabagate::Server, data: &std::path::Path) {
     println!("Try: curl -s \"{}/v23.0/me?access_token=$TOKEN\"", server.graph_url);
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM or Ctrl-C; the handlers are installed when this is called, not awaited.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (mut term, mut int) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok())
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let term = async {
+                match term.as_mut() {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let int = async {
+                match int.as_mut() {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = term => {},
+                _ = int => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// docs/configuration.md lists every flag of `serve` with its variable and default.
+    #[test]
+    fn the_configuration_table_matches_the_flags() {
+        let doc = include_str!("../../../docs/configuration.md");
+        let command = super::Cli::command();
+        let serve = command.find_subcommand("serve").unwrap();
+        for arg in serve.get_arguments() {
+            let long = format!("`--{}`", arg.get_long().unwrap());
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| {long} ")))
+                .unwrap_or_else(|| panic!("{long} is not in the table"));
+            let env = arg.get_env().unwrap().to_string_lossy();
+            assert!(row.contains(&format!("`{env}`")), "{long}: the table does not say {env}");
+            match arg.get_default_values().first() {
+                Some(d) => assert!(row.contains(&format!("`{}`", d.to_string_lossy())), "{long}: default {d:?}"),
+                None => assert!(row.contains("| — |"), "{long}: the table shows a default it has not"),
+            }
+        }
+        let rows = doc.lines().filter(|l| l.starts_with("| `--")).count();
+        assert_eq!(rows, serve.get_arguments().count(), "rows for flags serve does not have");
     }
 }
