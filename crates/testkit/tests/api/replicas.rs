@@ -192,3 +192,19 @@ async fn webhooks_queued_on_either_server_are_delivered_once_in_order() {
     let ids: Vec<String> = got.iter().map(|(_, v)| v["messages"][0]["id"].as_str().unwrap().to_string()).collect();
     assert_eq!(ids, sent, "in the order the messages arrived");
 }
+
+#[tokio::test]
+async fn each_replica_reports_its_change_log_lag_in_metrics() {
+    let Some((a, b)) = pair().await else { return };
+    let (su, _) = a.employee("Lagging", "business_management").await;
+    eventually("B applies A's writes", || async { b.get(&su, Some(&a.admin()), &[]).await.status == 200 }).await;
+    let text = b.client().get(format!("{}/metrics", b.url)).send().await.unwrap().text().await.unwrap();
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<f64>().ok()))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    assert!(value("wabagate_changelog_head_seq") >= 1.0);
+    assert_eq!(value("wabagate_changelog_applied_seq"), value("wabagate_changelog_head_seq"));
+    assert_eq!(value("wabagate_changelog_lag"), 0.0);
+}
