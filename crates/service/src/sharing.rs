@@ -3,14 +3,14 @@
 //! business that owns the WABA (docs/webhooks.md). Each share and unshare sends the partner's
 //! apps an `account_update` (`PARTNER_ADDED`, `PARTNER_REMOVED`).
 
-use model::{Change, GraphError, GraphId, Role, Share, ShareLevel, Verb};
+use model::{Change, GraphError, GraphId, Role, Scope, Share, ShareLevel, Verb};
 use serde_json::json;
 
 use crate::webhooks::events;
 use crate::{Acting, Service, Tx};
 
-/// Refuses anyone but an admin of the business that owns the WABA; a WABA the caller cannot
-/// see does not exist for it.
+/// Refuses anyone but an admin of the business that owns the WABA, with `business_management`
+/// if a token; a WABA the caller cannot see does not exist for it.
 fn owner_admin(tx: &Tx<'_>, acting: &Acting, verb: Verb, waba: GraphId) -> Result<GraphId, GraphError> {
     let owner = tx.world().waba(waba).map(|w| w.owner).ok_or_else(|| GraphError::unknown_object(verb, waba))?;
     if acting.principal().business != owner {
@@ -18,6 +18,9 @@ fn owner_admin(tx: &Tx<'_>, acting: &Acting, verb: Verb, waba: GraphId) -> Resul
     }
     if acting.principal().role != Role::Admin {
         return Err(GraphError::permission(Some("a WABA is shared by an admin of the business that owns it")));
+    }
+    if acting.caller.scopes.is_some_and(|s| !s.contains(Scope::BUSINESS_MANAGEMENT)) {
+        return Err(GraphError::missing_scope(&[Scope::BUSINESS_MANAGEMENT]));
     }
     Ok(owner)
 }
@@ -46,7 +49,8 @@ impl Service {
             if before != Some(level) {
                 let as_json = |l: ShareLevel| json!({"partner": partner.to_string(), "level": l.as_str()});
                 tx.audit(acting, owner, "waba.share", waba, "waba", before.map(as_json), Some(as_json(level)));
-                tx.change(Change::Share(Share { waba, partner, level, created_time: tx.now() }));
+                let created_time = tx.world().share(waba, partner).map_or(tx.now(), |s| s.created_time);
+                tx.change(Change::Share(Share { waba, partner, level, created_time }));
             }
             if before.is_none() {
                 let added = events::partner("PARTNER_ADDED", waba, owner, None, None);

@@ -538,6 +538,12 @@ app = "client_app"
 scopes = ["business_management", "whatsapp_business_management", "whatsapp_business_messaging"]
 
 [[token]]
+key = "client_wa_only"
+system_user = "client_admin"
+app = "client_app"
+scopes = ["whatsapp_business_management"]
+
+[[token]]
 key = "tp_admin"
 system_user = "tp_admin"
 app = "tp_app"
@@ -584,6 +590,8 @@ async fn sharing_a_waba_sends_the_partner_partner_added_and_unsharing_partner_re
         .await
         .assert_error(400, 100, None);
 
+    let without_scope = ts.post(&path, Some(&token(&ts, "client_wa_only")), &[("partner", &tp)]).await;
+    without_scope.assert_error(403, 200, None);
     let client_app = id(&ts, "client_app");
     let with_app = [("partner", tp.as_str()), ("app", client_app.as_str())];
     ts.post(&path, Some(&token(&ts, "client_admin")), &with_app).await.assert_error(400, 100, None);
