@@ -151,6 +151,8 @@ pub enum Operation {
     ManageSolutions,
     ReadCreditLines,
     ManageCreditLines,
+    ReviewTemplates,
+    ReadPerson,
 }
 
 /// Who in the caller's business may perform a business-level operation.
@@ -196,7 +198,7 @@ const fn waba(tasks: &[Task]) -> Target {
 const ANY_TASK: Target = Target::Waba { tasks: TaskSet::ALL, capped: true, admin: false };
 
 /// The rules table.
-pub const RULES: [Rule; 26] = [
+pub const RULES: [Rule; 28] = [
     Rule {
         op: Operation::ReadBusiness,
         endpoints: "GET /{business}",
@@ -343,6 +345,13 @@ pub const RULES: [Rule; 26] = [
         scopes: BM,
         target: Target::Business(Who::FinanceEditor),
     },
+    Rule {
+        op: Operation::ReviewTemplates,
+        endpoints: "POST /_wabagate/templates/{id}/review (an admin of the business that owns the WABA)",
+        scopes: WBM,
+        target: Target::Waba { tasks: TaskSet::of(&[ManageTemplates]), capped: true, admin: true },
+    },
+    Rule { op: Operation::ReadPerson, endpoints: "GET /{person}", scopes: BM, target: Target::Business(Who::Member) },
 ];
 
 pub fn rule(op: Operation) -> &'static Rule {
