@@ -55,6 +55,10 @@ enum Command {
         /// Data directory: the SQLite store and bootstrap.json.
         #[arg(long, env = "WABAGATE_DATA", default_value = "./wabagate-data")]
         data: PathBuf,
+        /// The URL clients reach this server by (`https://graph.example.test`): the base of the
+        /// `paging` links it answers. Default: `http://` and the listening address.
+        #[arg(long, env = "WABAGATE_PUBLIC_URL", value_parser = wabagate::parse_public_url)]
+        public_url: Option<String>,
         /// A TOML file declaring the world to create on an empty store, instead of the demo world.
         #[arg(long, env = "WABAGATE_FIXTURES")]
         fixtures: Option<PathBuf>,
@@ -231,6 +235,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve {
             listen,
+            public_url,
             data,
             fixtures,
             database,
@@ -263,6 +268,7 @@ fn main() -> ExitCode {
                 database,
                 clock: Arc::new(service::Clock::default()),
                 settings,
+                public_url,
                 shutdown_deadline: shutdown_timeout,
             }))
         }
