@@ -39,12 +39,17 @@ pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30)
 pub struct GraphState {
     pub service: Arc<Service>,
     limiter: Arc<limits::Limiter>,
+    /// Where clients reach this server (`--public-url`): the base of every link it answers.
+    public_url: Arc<str>,
 }
 
-/// The Graph API router. Every path goes to the one Graph handler.
-pub fn router(service: Arc<Service>) -> Router {
+/// The Graph API router. Every path goes to the one Graph handler; `public_url` (`http://HOST:PORT`
+/// or `https://name`, no trailing slash) is the base of the `paging` links it answers, whatever
+/// `Host` a request names.
+pub fn router(service: Arc<Service>, public_url: &str) -> Router {
     let limiter = Arc::new(limits::Limiter::new(service.settings().rate_limits));
-    Router::new().fallback(graph).with_state(GraphState { service, limiter })
+    let public_url = Arc::from(public_url.trim_end_matches('/'));
+    Router::new().fallback(graph).with_state(GraphState { service, limiter, public_url })
 }
 
 /// Everything a handler needs to know about one request.
@@ -53,13 +58,12 @@ pub struct Ctx<'a> {
     pub verb: Verb,
     pub params: Params,
     pub fields: Option<Vec<Field>>,
-    /// The Host header and whether the client came over HTTPS, for [`Ctx::links`]' base URL,
-    /// which is only built when a page links to another.
-    host: Option<axum::http::HeaderValue>,
-    https: bool,
-    base_url: std::sync::OnceLock<String>,
+    /// The configured public URL, the base of [`Ctx::links`].
+    base_url: &'a str,
     path: String,
     raw_token: Option<String>,
+    /// Whether the token came in the `Authorization` header, which is never copied into a URL.
+    header_token: bool,
     auth: Option<Authenticated>,
 }
 
@@ -83,12 +87,12 @@ impl Ctx<'_> {
         self.raw_token.as_deref()
     }
 
+    /// Where a page's links point: the public URL and this request's path. A token the client sent
+    /// as a parameter travels on in the links, as at Meta; one sent in the `Authorization` header
+    /// stays there (clients that send it so send it again when they follow a link).
     pub fn links(&self) -> Links<'_> {
-        let base_url = self.base_url.get_or_init(|| {
-            let host = self.host.as_ref().and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
-            format!("{}://{host}", if self.https { "https" } else { "http" })
-        });
-        Links { base_url, path: &self.path, token: self.raw_token.as_deref() }
+        let token = if self.header_token { None } else { self.raw_token.as_deref() };
+        Links { base_url: self.base_url, path: &self.path, token }
     }
 
     pub fn fields(&self) -> Option<&[Field]> {
@@ -113,11 +117,6 @@ pub fn is_version(segment: &str) -> bool {
         && (major.len() + minor.len()) <= 8
         && major.bytes().all(|b| b.is_ascii_digit())
         && minor.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// Whether the client reached this server over HTTPS (as a proxy in front says).
-fn is_https(headers: &HeaderMap) -> bool {
-    headers.get("x-forwarded-proto").is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"))
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
@@ -269,8 +268,7 @@ async fn handle(
 ) -> Result<Answer, GraphError> {
     let verb = verb(req.method()).ok_or_else(|| GraphError::unsupported(Verb::Get, req.uri().path()))?;
     // What the headers tell is read before the request is consumed for its body.
-    let (host, https, bearer_token) =
-        (req.headers().get(header::HOST).cloned(), is_https(req.headers()), bearer(req.headers()));
+    let bearer_token = bearer(req.headers());
     let uri = req.uri().clone();
     let path = uri.path();
     let mut route: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
@@ -280,7 +278,9 @@ async fn handle(
     inject_faults(state.service.settings(), verb, &route).await?;
     let params = read_params(req, verb).await?;
     let fields = params.text("fields").filter(|f| !f.trim().is_empty()).map(|f| fields::parse(&f)).transpose()?;
-    let raw_token = params.text("access_token").filter(|t| !t.is_empty()).map(Cow::into_owned).or(bearer_token);
+    let param_token = params.text("access_token").filter(|t| !t.is_empty()).map(Cow::into_owned);
+    let header_token = param_token.is_none() && bearer_token.is_some();
+    let raw_token = param_token.or(bearer_token);
     let service = state.service.as_ref();
     let needs_token = !matches!(route.as_slice(), ["oauth", "access_token"]);
     let auth = match (&raw_token, needs_token) {
@@ -307,8 +307,9 @@ async fn handle(
         let world = service.world();
         state.limiter.admit(&world, service.now(), app, verb, &route, headers)?;
     }
-    let base_url = std::sync::OnceLock::new();
-    let mut ctx = Ctx { service, verb, params, fields, host, https, base_url, path: path.to_string(), raw_token, auth };
+    let base_url = &state.public_url;
+    let mut ctx =
+        Ctx { service, verb, params, fields, base_url, path: path.to_string(), raw_token, header_token, auth };
     handlers::dispatch(&mut ctx, &route).await
 }
 

@@ -13,11 +13,12 @@ use crate::params::{Params, parse_list_text};
 pub const DEFAULT_LIMIT: usize = 25;
 pub const MAX_LIMIT: usize = 100;
 
-/// Where a page's links point: this server's own address and the request's path.
+/// Where a page's links point: this server's public URL and the request's path.
 pub struct Links<'a> {
     pub base_url: &'a str,
     pub path: &'a str,
-    /// The caller's token, carried into `next` and `previous` so clients can follow them as-is.
+    /// The caller's token when it came as a parameter, carried into `next` and `previous` so
+    /// clients can follow them as-is; `None` for a token from the `Authorization` header.
     pub token: Option<&'a str>,
 }
 

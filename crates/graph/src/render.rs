@@ -146,25 +146,24 @@ const WABA_FIELDS: &[&str] = &[
     "template_analytics",
 ];
 
-/// WABA fields that read costs (VIEW_COST) or insights (VIEW_INSIGHTS).
-pub const COST_FIELDS: &[&str] = &["conversation_analytics", "pricing_analytics"];
-pub const INSIGHT_FIELDS: &[&str] = &["analytics", "template_analytics"];
-
-/// A WABA as `viewer_business` sees it; `tasks` are shown when listed under a user.
+/// A WABA as `viewer` sees it; `tasks` are shown when listed under a user. A field the viewer may
+/// not read (`rules::WABA_FIELDS`: costs, insights) is left out, whichever list or node renders
+/// the WABA; a read of the one WABA refuses such a field before rendering it.
 pub fn waba<'a>(
     world: &'a World,
     w: &'a Waba,
-    viewer_business: GraphId,
+    viewer: &'a rules::Caller,
     tasks: Option<Value>,
     defaults: &'static [&'static str],
 ) -> Node<'a> {
     let owner = world.business(w.owner);
-    let ownership = if w.owner == viewer_business { "SELF_OWNED" } else { "CLIENT_OWNED" };
+    let ownership = if w.owner == viewer.principal.business { "SELF_OWNED" } else { "CLIENT_OWNED" };
     Node {
         type_name: "WhatsAppBusinessAccount",
         known: WABA_FIELDS,
         defaults,
         value: Box::new(move |f: &str| match f {
+            _ if rules::authorize_waba_field(world, viewer, model::Verb::Get, w.id, f).is_err() => Value::Null,
             "id" => json!(w.id),
             "name" => json!(w.name),
             "currency" => json!(w.currency),

@@ -151,6 +151,8 @@ pub enum Operation {
     ManageSolutions,
     ReadCreditLines,
     ManageCreditLines,
+    ReviewTemplates,
+    ReadPerson,
 }
 
 /// Who in the caller's business may perform a business-level operation.
@@ -196,7 +198,7 @@ const fn waba(tasks: &[Task]) -> Target {
 const ANY_TASK: Target = Target::Waba { tasks: TaskSet::ALL, capped: true, admin: false };
 
 /// The rules table.
-pub const RULES: [Rule; 26] = [
+pub const RULES: [Rule; 28] = [
     Rule {
         op: Operation::ReadBusiness,
         endpoints: "GET /{business}",
@@ -302,13 +304,13 @@ pub const RULES: [Rule; 26] = [
     },
     Rule {
         op: Operation::ReadCost,
-        endpoints: "pricing and conversation analytics fields of /{waba}",
+        endpoints: "the pricing_analytics and conversation_analytics fields of a WABA, wherever it is rendered",
         scopes: WBM,
         target: waba(&[ViewCost]),
     },
     Rule {
         op: Operation::ReadInsights,
-        endpoints: "template analytics fields of /{waba}",
+        endpoints: "the analytics and template_analytics fields of a WABA, wherever it is rendered",
         scopes: WBM,
         target: waba(&[ViewInsights]),
     },
@@ -343,7 +345,38 @@ pub const RULES: [Rule; 26] = [
         scopes: BM,
         target: Target::Business(Who::FinanceEditor),
     },
+    Rule {
+        op: Operation::ReviewTemplates,
+        endpoints: "POST /_wabagate/templates/{id}/review (an admin of the business that owns the WABA)",
+        scopes: WBM,
+        target: Target::Waba { tasks: TaskSet::of(&[ManageTemplates]), capped: true, admin: true },
+    },
+    Rule { op: Operation::ReadPerson, endpoints: "GET /{person}", scopes: BM, target: Target::Business(Who::Member) },
 ];
+
+/// Fields of a WABA that need an operation beyond seeing the WABA, checked wherever a WABA is
+/// rendered: asked of one WABA, a field the caller may not read refuses the read; in a list of
+/// WABAs, it is left out of the WABAs the caller may not read it of.
+pub const WABA_FIELDS: [(&str, Operation); 4] = [
+    ("pricing_analytics", Operation::ReadCost),
+    ("conversation_analytics", Operation::ReadCost),
+    ("analytics", Operation::ReadInsights),
+    ("template_analytics", Operation::ReadInsights),
+];
+
+/// Checks that a caller who sees `waba` may also read its field `field` ([`WABA_FIELDS`]).
+pub fn authorize_waba_field(
+    world: &World,
+    caller: &Caller,
+    verb: Verb,
+    waba: GraphId,
+    field: &str,
+) -> Result<(), GraphError> {
+    match WABA_FIELDS.iter().find(|(name, _)| *name == field) {
+        Some((_, op)) => authorize_waba(world, caller, verb, *op, waba).map(|_| ()),
+        None => Ok(()),
+    }
+}
 
 pub fn rule(op: Operation) -> &'static Rule {
     RULES.iter().find(|r| r.op == op).expect("every operation has a rule")

@@ -135,6 +135,11 @@ impl ScopeSet {
         self.0 == 0
     }
 
+    /// The scopes of `self` that `other` lacks.
+    pub fn minus(self, other: ScopeSet) -> ScopeSet {
+        ScopeSet(self.0 & !other.0)
+    }
+
     pub fn insert(&mut self, scope: Scope) {
         self.0 |= 1 << scope.0;
     }

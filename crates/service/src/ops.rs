@@ -71,6 +71,38 @@ fn parse_name(name: &str) -> Result<String, GraphError> {
     Ok(name.to_string())
 }
 
+/// What a token minted with another token may be (docs/security.md, Minting): never more than
+/// the token that mints it. Its scopes are within the caller's; a caller that expires mints only
+/// tokens that expire; and a caller whose app requires `appsecret_proof` mints only for its own
+/// app, since the one proof the call carries is checked against the minted-for app's secret.
+fn check_mint_narrows(
+    world: &model::World,
+    caller: &Token,
+    app: &model::App,
+    req: &MintRequest,
+) -> Result<(), GraphError> {
+    let beyond = req.scopes.minus(caller.scopes);
+    if !beyond.is_empty() {
+        return Err(GraphError::permission(Some(&format!(
+            "a token can mint only scopes it holds itself, and this one does not hold {}",
+            beyond.names().join(", ")
+        ))));
+    }
+    if caller.expires_at.is_some() && !req.expires_in_60_days {
+        return Err(GraphError::permission(Some(
+            "a token that expires can mint only tokens that expire: set set_token_expires_in_60_days=true",
+        )));
+    }
+    let caller_app = world.app(caller.app);
+    if caller.app != app.id && caller_app.is_some_and(|a| a.require_appsecret_proof) {
+        return Err(GraphError::permission(Some(&format!(
+            "the app {} of this token requires appsecret_proof, so the token mints only for that app, not for {}",
+            caller.app, app.id
+        ))));
+    }
+    Ok(())
+}
+
 fn user_json(su: &SystemUser) -> serde_json::Value {
     json!({"id": su.id, "name": su.name, "role": su.role.as_str()})
 }
@@ -285,6 +317,9 @@ impl Service {
                     "The app {} is not installed on system user {}: install it first with POST /{}/applications",
                     app.id, su.id, su.id
                 )));
+            }
+            if let Some(caller) = acting.token.and_then(|t| tx.world().token(t)) {
+                check_mint_narrows(tx.world(), caller, app, &req)?;
             }
             Ok(Self::issue_token(tx, acting, su, app.id, req.scopes, req.expires_in_60_days, "token.mint"))
         })

@@ -352,7 +352,8 @@ impl Service {
     }
 
     /// Approves or rejects a PENDING template by hand (manual review). Needs an admin of the
-    /// business that owns the template's WABA.
+    /// business that owns the template's WABA, with whatsapp_business_management and MANAGE_TEMPLATES
+    /// there (the rules table's ReviewTemplates).
     pub async fn review_template(
         &self,
         acting: &Acting,
@@ -362,10 +363,10 @@ impl Service {
     ) -> Result<(), GraphError> {
         self.write(|tx| {
             let world = tx.world();
-            let t = world.template(id).ok_or_else(|| GraphError::unknown_object(Verb::Post, id))?;
+            let t = Self::template_access(world, acting, Verb::Post, Operation::ReviewTemplates, id)?;
             let owner =
                 world.waba(t.waba).map(|w| w.owner).ok_or_else(|| GraphError::unknown_object(Verb::Post, id))?;
-            if acting.principal().business != owner || acting.principal().role != model::Role::Admin {
+            if acting.principal().business != owner {
                 return Err(GraphError::permission(Some(
                     "templates are reviewed by an admin of the business that owns the WABA",
                 )));

@@ -89,6 +89,18 @@ impl TestServer {
         Self::running(server, dir, None, clock, database)
     }
 
+    /// A server over a fresh store with the demo world, started with a configuration `configure`
+    /// changes (`public_url`, say).
+    pub async fn start_configured(configure: impl FnOnce(&mut wabagate::ServeConfig)) -> TestServer {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let clock = Arc::new(Clock::default());
+        let database = fresh_database();
+        let mut cfg = Self::config(&dir, None, &clock, database.clone());
+        configure(&mut cfg);
+        let server = wabagate::start(cfg).await.expect("the server starts");
+        Self::running(server, dir, None, clock, database)
+    }
+
     /// A server over a fresh store with the world of these fixtures (TOML).
     pub async fn with_fixtures(toml: &str) -> TestServer {
         let dir = tempfile::tempdir().expect("a temp dir");
@@ -124,6 +136,7 @@ impl TestServer {
             clock: clock.clone(),
             // Templates are approved as soon as tests look; tests of the review use the clock.
             settings: service::Settings::default(),
+            public_url: None,
             shutdown_deadline: wabagate::http::SHUTDOWN_DEADLINE,
         }
     }

@@ -33,6 +33,9 @@ pub struct ServeConfig {
     pub database: Option<String>,
     pub clock: Arc<Clock>,
     pub settings: Settings,
+    /// Where clients reach this server (`--public-url`): the base of the links it answers
+    /// (`paging.next`); `None` for the listening address, `http://HOST:PORT`.
+    pub public_url: Option<String>,
     /// How long a stop waits for the requests in flight ([`http::SHUTDOWN_DEADLINE`]).
     pub shutdown_deadline: Duration,
 }
@@ -59,6 +62,19 @@ pub struct Server {
     pub bootstrap: Value,
     shutdown: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// Checks a `--public-url`: an absolute `http://` or `https://` URL with a host and neither
+/// query nor fragment; answered without a trailing slash.
+pub fn parse_public_url(s: &str) -> Result<String, String> {
+    let url = s.trim().trim_end_matches('/');
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') && !rest.contains(['?', '#', ' ']) => {
+            Ok(url.to_string())
+        }
+        _ => Err(format!("'{s}' is not an http:// or https:// URL without query or fragment")),
+    }
 }
 
 pub const BOOTSTRAP_FILE: &str = "bootstrap.json";
@@ -140,7 +156,7 @@ pub async fn start_with_store(cfg: ServeConfig, store: Arc<dyn Store>) -> Result
     let (shutdown, mut stop) = tokio::sync::watch::channel(false);
     let app = health_router(service.clone())
         .merge(console::router(service.clone()))
-        .merge(graph::router(service.clone()))
+        .merge(graph::router(service.clone(), cfg.public_url.as_deref().unwrap_or(&graph_url)))
         .layer(axum::middleware::from_fn(observe::log_requests));
     let flusher = service.clone();
     let mut flush_stop = shutdown.subscribe();
@@ -330,4 +346,19 @@ fn write_private(path: &Path, value: &Value) -> Result<(), StartError> {
         std::fs::rename(&tmp, path)
     };
     write().map_err(|e| StartError(format!("cannot write {}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod public_url_tests {
+    use super::parse_public_url;
+
+    #[test]
+    fn public_urls_are_absolute_http_urls_without_query_or_trailing_slash() {
+        assert_eq!(parse_public_url("https://graph.example.test/").as_deref(), Ok("https://graph.example.test"));
+        assert_eq!(parse_public_url("http://10.0.0.5:8787").as_deref(), Ok("http://10.0.0.5:8787"));
+        assert_eq!(parse_public_url("https://example.test/graph").as_deref(), Ok("https://example.test/graph"));
+        for bad in ["graph.example.test", "ftp://x", "https://", "https:///x", "https://x?a=1", "https://x#f", ""] {
+            assert!(parse_public_url(bad).is_err(), "{bad}");
+        }
+    }
 }

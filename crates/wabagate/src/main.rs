@@ -32,6 +32,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start-up: the size of the `serve` settings does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Serve the Graph API.
@@ -55,6 +57,10 @@ enum Command {
         /// Data directory: the SQLite store and bootstrap.json.
         #[arg(long, env = "WABAGATE_DATA", default_value = "./wabagate-data")]
         data: PathBuf,
+        /// The URL clients reach this server by (`https://graph.example.test`): the base of the
+        /// `paging` links it answers. Default: `http://` and the listening address.
+        #[arg(long, env = "WABAGATE_PUBLIC_URL", value_parser = wabagate::parse_public_url)]
+        public_url: Option<String>,
         /// A TOML file declaring the world to create on an empty store, instead of the demo world.
         #[arg(long, env = "WABAGATE_FIXTURES")]
         fixtures: Option<PathBuf>,
@@ -231,6 +237,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve {
             listen,
+            public_url,
             data,
             fixtures,
             database,
@@ -263,6 +270,7 @@ fn main() -> ExitCode {
                 database,
                 clock: Arc::new(service::Clock::default()),
                 settings,
+                public_url,
                 shutdown_deadline: shutdown_timeout,
             }))
         }

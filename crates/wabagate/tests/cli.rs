@@ -402,3 +402,17 @@ async fn wabagate_stdin(ts: &TestServer, token: &str, args: &[&str], input: &str
     .unwrap();
     (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
 }
+
+#[tokio::test]
+async fn listing_follows_every_page_with_the_token_in_the_header() {
+    let ts = TestServer::start().await;
+    let before = json(&ts, &["system-users", "list"]).await.as_array().unwrap().len();
+    for i in 0..101 {
+        ts.create_system_user(&format!("Paged {i:03}"), "EMPLOYEE").await;
+    }
+    // More than one page of 100: the second comes from `paging.next`, which holds no token.
+    let listed = json(&ts, &["system-users", "list"]).await;
+    let names: Vec<&str> = listed.as_array().unwrap().iter().filter_map(|u| u["name"].as_str()).collect();
+    assert_eq!(names.len(), before + 101);
+    assert!(names.contains(&"Paged 000") && names.contains(&"Paged 100"), "{names:?}");
+}

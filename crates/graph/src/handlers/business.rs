@@ -83,7 +83,7 @@ fn list_wabas(ctx: &Ctx<'_>, id: GraphId, owned: bool) -> Result<Answer, GraphEr
         .map(|w| (w.id.0, w))
         .collect();
     paging::page(items, &ctx.params, &ctx.links(), |w| {
-        render::waba(&world, w, business, None, render::WABA_DEFAULTS).select(ctx.fields())
+        render::waba(&world, w, &acting.caller, None, render::WABA_DEFAULTS).select(ctx.fields())
     })?
     .answer()
 }

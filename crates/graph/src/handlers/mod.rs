@@ -12,6 +12,7 @@ mod template;
 mod tokens;
 mod waba;
 
+use model::rules::{self, Operation};
 use model::{GraphError, GraphId, Kind, Verb};
 use serde_json::json;
 
@@ -77,9 +78,7 @@ fn person(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Answer, Grap
     let acting = ctx.acting()?;
     let world = ctx.service.world();
     let p = world.person(id).ok_or_else(|| GraphError::unknown_object(ctx.verb, id))?;
-    if p.business != acting.principal().business {
-        return Err(GraphError::unknown_object(ctx.verb, id));
-    }
+    rules::authorize_business(&world, &acting.caller, ctx.verb, Operation::ReadPerson, p.business, id, None)?;
     match (ctx.verb, edge) {
         (Verb::Get, None) => render::person(&world, p).select(ctx.fields())?.answer(),
         (_, None) => Err(GraphError::unknown_object(ctx.verb, id)),

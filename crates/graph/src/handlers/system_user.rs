@@ -91,7 +91,8 @@ fn assigned_wabas(ctx: &Ctx<'_>, id: GraphId) -> Result<Answer, GraphError> {
         .map(|(a, w)| (w.id.0, (a, w)))
         .collect();
     paging::page(items, &ctx.params, &ctx.links(), |(a, w)| {
-        render::waba(&world, w, su.business, Some(json!(a.tasks)), render::ASSIGNED_WABA_DEFAULTS).select(ctx.fields())
+        render::waba(&world, w, &acting.caller, Some(json!(a.tasks)), render::ASSIGNED_WABA_DEFAULTS)
+            .select(ctx.fields())
     })?
     .answer()
 }

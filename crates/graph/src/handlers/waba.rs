@@ -67,14 +67,10 @@ fn read(ctx: &Ctx<'_>, id: GraphId) -> Result<Answer, GraphError> {
     let world = ctx.service.world();
     rules::authorize_waba(&world, &acting.caller, Verb::Get, Operation::ReadWaba, id)?;
     for f in ctx.fields().unwrap_or_default() {
-        if render::COST_FIELDS.contains(&f.name.as_str()) {
-            rules::authorize_waba(&world, &acting.caller, Verb::Get, Operation::ReadCost, id)?;
-        } else if render::INSIGHT_FIELDS.contains(&f.name.as_str()) {
-            rules::authorize_waba(&world, &acting.caller, Verb::Get, Operation::ReadInsights, id)?;
-        }
+        rules::authorize_waba_field(&world, &acting.caller, Verb::Get, id, &f.name)?;
     }
     let w = world.waba(id).expect("authorized WABA exists");
-    render::waba(&world, w, acting.principal().business, None, render::WABA_DEFAULTS).select(ctx.fields())?.answer()
+    render::waba(&world, w, &acting.caller, None, render::WABA_DEFAULTS).select(ctx.fields())?.answer()
 }
 
 /// The app of the caller's token: subscriptions are made by the app that calls.

@@ -74,7 +74,25 @@ impl Probe<'_> {
                 }
                 r
             }
+            Operation::ReviewTemplates => {
+                // A template the admin created, PENDING for the review's few seconds.
+                let name = format!("review_{}", self.label.to_lowercase());
+                let components = json!([{"type": "BODY", "text": "Probe"}]).to_string();
+                let waba_templates = format!("{waba}/message_templates");
+                let created = ts
+                    .post(
+                        &waba_templates,
+                        Some(&ts.admin()),
+                        &[("name", &name), ("language", "en_US"), ("category", "UTILITY"), ("components", &components)],
+                    )
+                    .await;
+                let id = created.ok()["id"].as_str().unwrap().to_string();
+                let r = ts.post(&format!("_wabagate/templates/{id}/review"), t, &[("status", "APPROVED")]).await;
+                ts.delete(&waba_templates, Some(&ts.admin()), &[("name", &name)]).await.ok();
+                r
+            }
             Operation::ReadBusiness
+            | Operation::ReadPerson
             | Operation::ListSystemUsers
             | Operation::ReadSystemUser
             | Operation::ManageSystemUsers

@@ -126,3 +126,20 @@ async fn the_business_node_shows_its_fields() {
         &json!({"id": biz, "name": "Acme Messaging Partners", "timezone_id": 0, "verification_status": "verified"})
     );
 }
+
+#[tokio::test]
+async fn reading_a_person_needs_business_management() {
+    let ts = TestServer::start().await;
+    let person = ts.service().world().persons().map(|p| p.id.to_string()).next().expect("the demo world has a person");
+    let fields = [("fields", "email,role")];
+    let r = ts.get(&person, Some(&ts.admin()), &fields).await;
+    assert_eq!(r.ok(), &json!({"email": "admin@acme.example", "role": "ADMIN", "id": person}));
+    for scopes in ["", "catalog_management,whatsapp_business_management"] {
+        let (_, token) = ts.employee(&format!("Reader {}", scopes.len()), scopes).await;
+        let r = ts.get(&person, Some(&token), &fields).await;
+        let e = r.assert_error(403, 200, None);
+        assert_eq!(e["message"], "(#200) Requires business_management permission to manage the object");
+        assert!(!r.body.to_string().contains("admin@acme.example"), "{}", r.body);
+        assert_eq!(ts.get("me", Some(&token), &[]).await.ok()["name"], format!("Reader {}", scopes.len()));
+    }
+}

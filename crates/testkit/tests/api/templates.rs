@@ -277,7 +277,45 @@ async fn manual_review_approves_or_rejects_with_a_reason() {
         (Some("REJECTED"), Some("PROMOTIONAL"))
     );
     post(review(&b), vec![("status", "APPROVED")], ts.admin()).await.assert_error(400, 100, None);
-    let (_, employee) = ts.employee("Reviewer", "business_management,whatsapp_business_management").await;
+    let (employee_id, employee) = ts.employee("Reviewer", "business_management,whatsapp_business_management").await;
     let c = create(&ts, "to_keep", "en_US", &body("x", None)).await.ok()["id"].as_str().unwrap().to_string();
+    // An employee without a task on the WABA does not see its templates; one that manages them is
+    // still no admin.
+    post(review(&c), vec![("status", "APPROVED")], employee.clone()).await.assert_error(400, 100, Some(33));
+    ts.assign(&ts.b("waba_id"), &employee_id, "MANAGE_TEMPLATES").await.ok();
     post(review(&c), vec![("status", "APPROVED")], employee).await.assert_error(403, 200, None);
+}
+
+#[tokio::test]
+async fn reviewing_a_template_needs_whatsapp_business_management_and_manage_templates() {
+    let ts = TestServer::start_with_settings(service::Settings {
+        template_review: service::TemplateReview::Manual,
+        ..Default::default()
+    })
+    .await;
+    let waba = ts.b("waba_id");
+    let id = create(&ts, "under_review", "en_US", &body("x", None)).await.ok()["id"].as_str().unwrap().to_string();
+    let review = format!("_wabagate/templates/{id}/review");
+    let approve = [("status", "APPROVED")];
+    let (_, scopeless) = admin_system_user(&ts, "No scopes", "").await;
+    let e = ts.post(&review, Some(&scopeless), &approve).await.assert_error(403, 10, None).clone();
+    assert_eq!(e["message"], "(#10) Application does not have permission for this action");
+    let (_, messaging) = admin_system_user(&ts, "Messaging only", "whatsapp_business_messaging").await;
+    ts.post(&review, Some(&messaging), &approve).await.assert_error(403, 10, None);
+    let (partial, managing) = admin_system_user(&ts, "Partial access", "whatsapp_business_management").await;
+    ts.assign(&waba, &partial, "VIEW_TEMPLATES,MESSAGING").await.ok();
+    let e = ts.post(&review, Some(&managing), &approve).await.assert_error(403, 200, None).clone();
+    assert!(e["message"].as_str().unwrap().contains("MANAGE_TEMPLATES"), "{e}");
+    let status = async || ts.get(&id, Some(&ts.admin()), &[("fields", "status")]).await.ok()["status"].clone();
+    assert_eq!(status().await, "PENDING", "no refused review changed the template");
+    ts.assign(&waba, &partial, "MANAGE_TEMPLATES").await.ok();
+    ts.post(&review, Some(&managing), &approve).await.ok();
+    assert_eq!(status().await, "APPROVED");
+}
+
+/// An admin system user with the demo app installed and a token of `scopes`: (id, token).
+async fn admin_system_user(ts: &TestServer, name: &str, scopes: &str) -> (String, String) {
+    let su = ts.create_system_user(name, "ADMIN").await;
+    let token = ts.mint(&su, scopes).await;
+    (su, token)
 }

@@ -323,3 +323,117 @@ async fn no_token_is_kept_in_clear_in_the_data_directory_but_bootstrap_json() {
         }
     }
 }
+
+/// One business with two apps, one requiring appsecret_proof, both installed on its admin system
+/// user and on a bot; the admin holds a token of each, and a narrow, expiring one.
+const MINTING: &str = r#"
+[[business]]
+key = "acme"
+name = "Acme"
+
+[[app]]
+key = "strict"
+business = "acme"
+name = "Strict App"
+secret = "strict-secret"
+require_appsecret_proof = true
+
+[[app]]
+key = "loose"
+business = "acme"
+name = "Loose App"
+secret = "loose-secret"
+
+[[system_user]]
+key = "admin"
+business = "acme"
+name = "Admin"
+role = "ADMIN"
+apps = ["strict", "loose"]
+
+[[system_user]]
+key = "bot"
+business = "acme"
+name = "Bot"
+apps = ["strict", "loose"]
+
+[[token]]
+key = "strict_admin"
+system_user = "admin"
+app = "strict"
+scopes = ["business_management", "whatsapp_business_management", "whatsapp_business_messaging"]
+
+[[token]]
+key = "loose_admin"
+system_user = "admin"
+app = "loose"
+scopes = ["business_management", "whatsapp_business_management"]
+
+[[token]]
+key = "narrow_admin"
+system_user = "admin"
+app = "loose"
+scopes = ["business_management"]
+expires = "60d"
+"#;
+
+/// Mints a token for the bot with `caller`, for `app` (with its proof over `caller`).
+async fn mint_for_bot(
+    ts: &TestServer,
+    caller: &str,
+    app: &str,
+    secret: &str,
+    extra: &[(&str, &str)],
+) -> testkit::Reply {
+    let proof = appsecret_proof(secret, caller);
+    let app = id(ts, app);
+    let mut form = vec![("business_app", app.as_str()), ("appsecret_proof", proof.as_str())];
+    form.extend_from_slice(extra);
+    ts.post(&format!("{}/access_tokens", id(ts, "bot")), Some(caller), &form).await
+}
+
+#[tokio::test]
+async fn a_minted_token_holds_no_scope_and_no_lifetime_beyond_the_token_that_mints_it() {
+    let ts = TestServer::with_fixtures(MINTING).await;
+    let narrow = token(&ts, "narrow_admin");
+    let wider =
+        [("scope", "business_management,whatsapp_business_management"), ("set_token_expires_in_60_days", "true")];
+    let e = mint_for_bot(&ts, &narrow, "loose", "loose-secret", &wider).await.assert_error(403, 200, None).clone();
+    assert!(e["message"].as_str().unwrap().contains("does not hold whatsapp_business_management"), "{e}");
+    let forever = [("scope", "business_management")];
+    let e = mint_for_bot(&ts, &narrow, "loose", "loose-secret", &forever).await.assert_error(403, 200, None).clone();
+    assert!(e["message"].as_str().unwrap().contains("set_token_expires_in_60_days=true"), "{e}");
+    let explicit = [("scope", "business_management"), ("set_token_expires_in_60_days", "false")];
+    mint_for_bot(&ts, &narrow, "loose", "loose-secret", &explicit).await.assert_error(403, 200, None);
+
+    let within = [("scope", "business_management"), ("set_token_expires_in_60_days", "true")];
+    let minted = mint_for_bot(&ts, &narrow, "loose", "loose-secret", &within).await;
+    let minted = minted.ok()["access_token"].as_str().unwrap().to_string();
+    let app_token = format!("{}|loose-secret", id(&ts, "loose"));
+    let data = ts.get("debug_token", Some(&app_token), &[("input_token", &minted)]).await.ok()["data"].clone();
+    assert_eq!(data["scopes"], json!(["business_management"]));
+    assert_eq!(data["expires_at"].as_i64().unwrap() - data["issued_at"].as_i64().unwrap(), SIXTY_DAYS);
+    assert_eq!(data["user_id"], id(&ts, "bot").as_str());
+
+    // A never-expiring token mints never-expiring tokens of its scopes, as BSP onboarding does.
+    let loose = token(&ts, "loose_admin");
+    let same = [("scope", "business_management,whatsapp_business_management")];
+    mint_for_bot(&ts, &loose, "loose", "loose-secret", &same).await.ok();
+}
+
+#[tokio::test]
+async fn a_token_of_an_app_that_requires_a_proof_mints_only_for_that_app() {
+    let ts = TestServer::with_fixtures(MINTING).await;
+    let strict = token(&ts, "strict_admin");
+    // Its own calls need a proof keyed with its app's secret, which the caller does not know here.
+    ts.get("me", Some(&strict), &[]).await.assert_error(400, 100, None);
+    let scope = [("scope", "whatsapp_business_management")];
+    // A proof of the other app's secret does not stand in for its own.
+    let e = mint_for_bot(&ts, &strict, "loose", "loose-secret", &scope).await.assert_error(403, 200, None).clone();
+    assert!(e["message"].as_str().unwrap().contains("requires appsecret_proof"), "{e}");
+    mint_for_bot(&ts, &strict, "strict", "loose-secret", &scope).await.assert_error(400, 100, None);
+    let minted = mint_for_bot(&ts, &strict, "strict", "strict-secret", &scope).await;
+    assert!(minted.ok()["access_token"].as_str().unwrap().starts_with("EAA"));
+    // A token of an app without the requirement may mint for the strict app, proving its secret.
+    mint_for_bot(&ts, &token(&ts, "loose_admin"), "strict", "strict-secret", &scope).await.ok();
+}

@@ -259,3 +259,79 @@ async fn cost_and_insight_fields_need_their_tasks() {
     ts.get(&waba, Some(&token), &[("fields", "template_analytics,analytics")]).await.ok();
     ts.get(&waba, Some(&token), &[("fields", "pricing_analytics")]).await.assert_error(403, 200, None);
 }
+
+const ANALYTICS: &str = "id,name,pricing_analytics,conversation_analytics,analytics,template_analytics";
+
+/// The field names of each WABA of a list, by WABA id.
+fn field_names(r: &testkit::Reply) -> std::collections::BTreeMap<String, Vec<String>> {
+    r.data()
+        .iter()
+        .map(|w| {
+            let mut names: Vec<String> = w.as_object().unwrap().keys().cloned().collect();
+            names.sort();
+            (w["id"].as_str().unwrap().to_string(), names)
+        })
+        .collect()
+}
+
+fn names(fields: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn a_messaging_only_employee_lists_wabas_without_their_cost_and_insight_fields() {
+    let ts = TestServer::start().await;
+    let (waba, business) = (ts.b("waba_id"), ts.b("business_id"));
+    let (su, token) =
+        ts.employee("Sender", "business_management,whatsapp_business_management,whatsapp_business_messaging").await;
+    ts.assign(&waba, &su, "MESSAGING").await.ok();
+    let fields = [("fields", ANALYTICS)];
+    let only_id_and_name = [(waba.clone(), names(&["id", "name"]))].into_iter().collect();
+    let owned = ts.get(&format!("{business}/owned_whatsapp_business_accounts"), Some(&token), &fields).await;
+    assert_eq!(field_names(&owned), only_id_and_name, "{}", owned.body);
+    let mine = ts.get(&format!("{su}/assigned_whatsapp_business_accounts"), Some(&token), &fields).await;
+    assert_eq!(field_names(&mine), only_id_and_name, "{}", mine.body);
+    // Asked of the WABA itself, such a field is refused, as before.
+    ts.get(&waba, Some(&token), &fields).await.assert_error(403, 200, None);
+    // The admin, holding every task, reads them all, in the lists too.
+    let all = names(&["id", "name", "pricing_analytics", "conversation_analytics", "analytics", "template_analytics"]);
+    let admin = ts.get(&format!("{business}/owned_whatsapp_business_accounts"), Some(&ts.admin()), &fields).await;
+    assert_eq!(field_names(&admin)[&waba], all);
+    let listed = ts.get(&format!("{su}/assigned_whatsapp_business_accounts"), Some(&ts.admin()), &fields).await;
+    assert_eq!(field_names(&listed)[&waba], all, "the caller's tasks decide, not the listed user's");
+    assert_eq!(admin.data()[0]["pricing_analytics"], json!({"data": [{"data_points": []}]}));
+}
+
+#[tokio::test]
+async fn a_partner_on_a_standard_share_lists_client_wabas_without_their_cost_fields() {
+    use crate::worlds::{id, token};
+    let ts = crate::worlds::shared().await;
+    let (full, standard) = (id(&ts, "full"), id(&ts, "standard"));
+    let path = format!("{}/client_whatsapp_business_accounts", id(&ts, "partner"));
+    let r = ts.get(&path, Some(&token(&ts, "partner_admin")), &[("fields", ANALYTICS)]).await;
+    let listed = field_names(&r);
+    let all = names(&["id", "name", "pricing_analytics", "conversation_analytics", "analytics", "template_analytics"]);
+    assert_eq!(listed[&full], all, "FULL access reads costs");
+    // STANDARD is what DEVELOP implies: insights, not costs.
+    assert_eq!(listed[&standard], names(&["id", "name", "analytics", "template_analytics"]));
+    ts.get(&standard, Some(&token(&ts, "partner_admin")), &[("fields", "pricing_analytics")])
+        .await
+        .assert_error(403, 200, None);
+    // A token without whatsapp_business_management lists the WABAs without any of them.
+    let su = id(&ts, "partner_admin");
+    let app = id(&ts, "partner_app");
+    let admin = token(&ts, "partner_admin");
+    let proof = testkit::appsecret_proof("partner-secret", &admin);
+    let minted = ts
+        .post(
+            &format!("{su}/access_tokens"),
+            Some(&admin),
+            &[("business_app", &app), ("scope", "business_management"), ("appsecret_proof", &proof)],
+        )
+        .await;
+    let narrow = minted.ok()["access_token"].as_str().unwrap().to_string();
+    let r = ts.get(&path, Some(&narrow), &[("fields", ANALYTICS)]).await;
+    assert!(field_names(&r).values().all(|f| *f == names(&["id", "name"])), "{}", r.body);
+}

@@ -160,9 +160,9 @@ async fn paging_walks_every_page_by_the_absolute_next_link_and_back() {
     assert_eq!(r.ids(), seen[5..10].to_vec());
 }
 
-#[tokio::test]
-async fn a_bearer_token_is_carried_into_the_next_link() {
-    let ts = TestServer::start().await;
+/// A list of the demo business's system users, two to a page, asked for with a Bearer header
+/// and `Host: evil.example`.
+async fn first_page_with_a_bearer(ts: &TestServer) -> String {
     for i in 0..3 {
         ts.create_system_user(&format!("Bearer {i}"), "EMPLOYEE").await;
     }
@@ -170,10 +170,53 @@ async fn a_bearer_token_is_carried_into_the_next_link() {
         .client()
         .get(ts.graph(&format!("{}/system_users", ts.b("business_id"))))
         .bearer_auth(ts.admin())
+        .header("host", "evil.example")
+        .header("x-forwarded-proto", "https")
         .query(&[("limit", "2")]);
     let page = ts.send_raw(req).await;
-    let next = page.ok()["paging"]["next"].as_str().unwrap().to_string();
+    page.ok()["paging"]["next"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_bearer_token_stays_out_of_the_next_link_which_is_on_the_listening_address() {
+    let ts = TestServer::start().await;
+    let next = first_page_with_a_bearer(&ts).await;
+    let path = format!("{}/v23.0/{}/system_users?", ts.url, ts.b("business_id"));
+    assert!(next.starts_with(&path), "the link is on the server's own address, not the Host header's: {next}");
+    assert!(!next.contains("evil.example") && !next.contains(&ts.admin()), "{next}");
+    assert!(!next.contains("access_token"), "{next}");
+    // Followed with the same header, it is the second page; without it, there is no token.
+    let r = ts.send_raw(ts.client().get(&next).bearer_auth(ts.admin())).await;
+    assert_eq!(r.data().len(), 2);
+    ts.get_url(&next).await.assert_error(400, 104, None);
+}
+
+#[tokio::test]
+async fn a_token_in_the_query_is_carried_into_the_next_link() {
+    let ts = TestServer::start().await;
+    for i in 0..3 {
+        ts.create_system_user(&format!("Query {i}"), "EMPLOYEE").await;
+    }
+    let req = ts
+        .client()
+        .get(ts.graph(&format!("{}/system_users", ts.b("business_id"))))
+        .header("host", "evil.example")
+        .query(&[("limit", "2"), ("access_token", &ts.admin())]);
+    let next = ts.send_raw(req).await.ok()["paging"]["next"].as_str().unwrap().to_string();
+    assert!(next.starts_with(&ts.url), "{next}");
+    assert!(next.contains(&format!("access_token={}", ts.admin())), "{next}");
     assert_eq!(ts.get_url(&next).await.data().len(), 2);
+}
+
+#[tokio::test]
+async fn links_are_built_on_the_configured_public_url() {
+    let ts = TestServer::start_configured(|cfg| cfg.public_url = Some("https://graph.example.test".into())).await;
+    let next = first_page_with_a_bearer(&ts).await;
+    let want = format!("https://graph.example.test/v23.0/{}/system_users?limit=2&after=", ts.b("business_id"));
+    assert!(next.starts_with(&want), "{next}");
+    // The link names the same page on this server.
+    let local = next.replace("https://graph.example.test", &ts.url);
+    assert_eq!(ts.send_raw(ts.client().get(&local).bearer_auth(ts.admin())).await.data().len(), 2);
 }
 
 #[tokio::test]
