@@ -675,13 +675,16 @@ pub async fn access_csv(
     {
         let world = state.service.world();
         let (wabas, rows) = matrix(&world, &who, &q.filter);
-        let _ = out.write_record(["user_id", "user_name", "user_type", "waba_id", "waba_name", "tasks"]);
+        let mut write = |record: [&str; 6]| {
+            let _ = out.write_record(record.map(model::spreadsheet::cell).iter().map(|c| c.as_bytes()));
+        };
+        write(["user_id", "user_name", "user_type", "waba_id", "waba_name", "tasks"]);
         for (p, cells) in rows {
             for (w, tasks) in wabas.iter().zip(cells) {
                 let user_type = p.kind.as_str();
                 let name = world.user_name(p.id).unwrap_or_default();
                 let tasks = tasks.names().join(" ");
-                let _ = out.write_record([p.id.to_string().as_str(), name, user_type, &w.id, &w.name, &tasks]);
+                write([p.id.to_string().as_str(), name, user_type, &w.id, &w.name, &tasks]);
             }
         }
     }

@@ -314,6 +314,19 @@ async fn the_access_overview_downloads_as_csv() {
 }
 
 #[tokio::test]
+async fn a_waba_named_as_a_formula_reaches_the_csv_as_text() {
+    let ts = TestServer::start().await;
+    let (waba, formula) = (ts.b("waba_id"), r#"=HYPERLINK("http://x.example","y")"#);
+    ts.post(&waba, Some(&ts.admin()), &[("name", formula)]).await.ok();
+    let mut b = Browser::new(&ts);
+    b.sign_in("admin@acme.example", &ts.b("person_password")).await;
+    let csv = b.get("/console/access.csv").await.html;
+    let row = csv.lines().find(|l| l.contains(&waba)).expect("a row for the WABA");
+    assert!(row.contains(r#","'=HYPERLINK(""http://x.example"",""y"")","#), "{row}");
+    assert!(!csv.lines().any(|l| l.split(',').any(|cell| cell.trim_start_matches('"').starts_with('='))), "{csv}");
+}
+
+#[tokio::test]
 async fn sign_out_ends_the_session() {
     let ts = TestServer::start().await;
     let mut b = Browser::new(&ts);
