@@ -179,8 +179,8 @@ fn random_request(rng: &mut common::Rng, waba: &str, words: &mut Vec<String>) ->
         _ => format!("/{}/%ff%00{}", rng.word(JUNK, 30), word(rng)),
     };
     let method = match rng.below(8) {
-        0 | 1 | 2 => reqwest::Method::GET,
-        3 | 4 => reqwest::Method::POST,
+        0..=2 => reqwest::Method::GET,
+        3..=4 => reqwest::Method::POST,
         5 => reqwest::Method::DELETE,
         6 => reqwest::Method::PUT,
         _ => reqwest::Method::from_bytes(rng.word(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", 10).as_bytes()).unwrap(),

@@ -10,11 +10,8 @@ use std::time::{Duration, Instant};
 
 /// A browser at one loopback address with the sign-in form open: its client and the form's token.
 async fn open_form(root: &str, address: std::net::IpAddr) -> (reqwest::Client, String) {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .local_address(address)
-        .build()
-        .unwrap();
+    let client =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).local_address(address).build().unwrap();
     let page = client.get(format!("{root}/console/sign-in")).send().await.unwrap();
     let cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
     let html = page.text().await.unwrap();
