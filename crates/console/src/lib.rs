@@ -29,12 +29,24 @@ pub struct ConsoleState {
     service: Arc<Service>,
     sessions: Arc<Sessions>,
     throttle: Arc<Throttle>,
+    /// Permits to check a password (Argon2id, 19 MiB and tens of milliseconds each): about one
+    /// per core, so a crowd of sign-ins cannot take the memory and the cores.
+    hashing: Arc<tokio::sync::Semaphore>,
+}
+
+/// How many passwords are checked at once: one per core the process may use.
+pub fn password_checks_at_once() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// The console's routes, all under `/console`.
 pub fn router(service: Arc<Service>) -> Router {
-    let state =
-        ConsoleState { service, sessions: Arc::new(Sessions::default()), throttle: Arc::new(Throttle::default()) };
+    let state = ConsoleState {
+        service,
+        sessions: Arc::new(Sessions::default()),
+        throttle: Arc::new(Throttle::default()),
+        hashing: Arc::new(tokio::sync::Semaphore::new(password_checks_at_once())),
+    };
     Router::new()
         .route("/console", get(pages::home))
         .route("/console/", get(pages::home))

@@ -159,26 +159,77 @@ pub async fn sign_in_page(State(state): State<ConsoleState>, headers: HeaderMap)
     if state.signed_in(&headers).is_ok() {
         return see_other("/console/system-users".into());
     }
-    render(SignIn { error: None, email: String::new() })
+    sign_in_form(&headers, StatusCode::OK, None, String::new())
 }
 
-pub async fn sign_in(State(state): State<ConsoleState>, headers: HeaderMap, Form(form): FormData) -> Response {
+/// How long a sign-in waits for a permit to check its password before it is answered 503.
+const HASHING_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The sign-in form, with the sign-in CSRF token of the browser's cookie, or a new one (and the
+/// cookie that carries it).
+fn sign_in_form(headers: &HeaderMap, status: StatusCode, error: Option<String>, email: String) -> Response {
+    let existing = crate::cookie(headers, session::SIGN_IN_COOKIE).filter(|c| !c.is_empty() && c.len() <= 64);
+    let csrf = existing.clone().unwrap_or_else(session::new_sign_in_token);
+    let mut response = (status, render(SignIn { error, email, csrf: csrf.clone() })).into_response();
+    if existing.is_none() {
+        let secure = if is_https(headers) { "; Secure" } else { "" };
+        let cookie = format!("{}={csrf}; Path=/console; HttpOnly; SameSite=Strict{secure}", session::SIGN_IN_COOKIE);
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    response
+}
+
+fn with_retry_after(mut response: Response, seconds: i64) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&seconds.max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
+}
+
+/// Signs a person in. In order: the form's CSRF token must be its cookie's (403); a locked-out
+/// email or client address is refused without checking the password (429, `Retry-After`); the
+/// password is checked only with a permit, waited for briefly (503, `Retry-After`, when the
+/// server is busy checking others); a failure is counted against the email and the address.
+pub async fn sign_in(
+    State(state): State<ConsoleState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    headers: HeaderMap,
+    Form(form): FormData,
+) -> Response {
     let email = field(&form, "email").unwrap_or_default().to_string();
     let password = field(&form, "password").unwrap_or_default();
-    let now = state.service.now();
-    if let Some(wait) = state.throttle.locked_for(&email, now) {
-        let minutes = (wait + 59) / 60;
-        let error = format!("Too many failed sign-ins for this email. Try again in {minutes} minutes.");
-        let mut response =
-            (StatusCode::TOO_MANY_REQUESTS, render(SignIn { error: Some(error), email })).into_response();
-        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return response;
+    if !session::sign_in_token_ok(crate::cookie(&headers, session::SIGN_IN_COOKIE).as_deref(), field(&form, "csrf")) {
+        let error = "This sign-in form's security token is missing or out of date. Sign in again.".to_string();
+        let mut fresh = headers.clone();
+        fresh.remove(header::COOKIE);
+        return sign_in_form(&fresh, StatusCode::FORBIDDEN, Some(error), email);
     }
+    let addr = peer.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.0.0.ip());
+    let now = state.service.now();
+    match state.throttle.locked_for(&email, addr, now) {
+        Some(session::Locked::Email(wait)) => {
+            let minutes = (wait + 59) / 60;
+            let error = format!("Too many failed sign-ins for this email. Try again in {minutes} minutes.");
+            let page = sign_in_form(&headers, StatusCode::TOO_MANY_REQUESTS, Some(error), email);
+            return with_retry_after(page, wait);
+        }
+        Some(session::Locked::Address(wait)) => {
+            let minutes = (wait + 59) / 60;
+            let error = format!("Too many failed sign-ins from this address. Try again in {minutes} minutes.");
+            let page = sign_in_form(&headers, StatusCode::TOO_MANY_REQUESTS, Some(error), email);
+            return with_retry_after(page, wait);
+        }
+        None => {}
+    }
+    let Ok(Ok(_permit)) = tokio::time::timeout(HASHING_WAIT, state.hashing.clone().acquire_owned()).await else {
+        let error = "The server is busy checking other sign-ins. Try again in a moment.".to_string();
+        return with_retry_after(sign_in_form(&headers, StatusCode::SERVICE_UNAVAILABLE, Some(error), email), 1);
+    };
     match state.service.sign_in(&email, password).await {
         Some(person) => {
-            state.throttle.succeeded(&email);
+            state.throttle.succeeded(&email, addr);
             let sid = state.sessions.start(person.id, now);
             // `Secure` when the browser came over HTTPS (as a proxy in front says): on plain
             // http://127.0.0.1 a browser would drop a Secure cookie.
@@ -194,9 +245,9 @@ pub async fn sign_in(State(state): State<ConsoleState>, headers: HeaderMap, Form
             response
         }
         None => {
-            state.throttle.failed(&email, now);
-            let page = render(SignIn { error: Some("Incorrect email or password.".into()), email });
-            (StatusCode::UNAUTHORIZED, page).into_response()
+            state.throttle.failed(&email, addr, now);
+            let error = "Incorrect email or password.".to_string();
+            sign_in_form(&headers, StatusCode::UNAUTHORIZED, Some(error), email)
         }
     }
 }
@@ -675,13 +726,16 @@ pub async fn access_csv(
     {
         let world = state.service.world();
         let (wabas, rows) = matrix(&world, &who, &q.filter);
-        let _ = out.write_record(["user_id", "user_name", "user_type", "waba_id", "waba_name", "tasks"]);
+        let mut write = |record: [&str; 6]| {
+            let _ = out.write_record(record.map(model::spreadsheet::cell).iter().map(|c| c.as_bytes()));
+        };
+        write(["user_id", "user_name", "user_type", "waba_id", "waba_name", "tasks"]);
         for (p, cells) in rows {
             for (w, tasks) in wabas.iter().zip(cells) {
                 let user_type = p.kind.as_str();
                 let name = world.user_name(p.id).unwrap_or_default();
                 let tasks = tasks.names().join(" ");
-                let _ = out.write_record([p.id.to_string().as_str(), name, user_type, &w.id, &w.name, &tasks]);
+                write([p.id.to_string().as_str(), name, user_type, &w.id, &w.name, &tasks]);
             }
         }
     }

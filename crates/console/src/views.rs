@@ -79,6 +79,8 @@ pub struct EventRow {
 pub struct SignIn {
     pub error: Option<String>,
     pub email: String,
+    /// The form's CSRF token, the same as the sign-in cookie's.
+    pub csrf: String,
 }
 
 /// What the Add panel of the System Users page shows.

@@ -119,6 +119,16 @@ pub fn is_version(segment: &str) -> bool {
         && minor.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// The route label of a Graph path (version dropped, ids as `{id}`), or `None` when no handler
+/// serves it: metrics and logs label requests with it, so labels stay few whatever is asked.
+pub fn route_label(path: &str) -> Option<String> {
+    let mut route: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if route.first().is_some_and(|first| is_version(first)) {
+        route.remove(0);
+    }
+    handlers::route_label(&route)
+}
+
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;

@@ -7,6 +7,8 @@
 //! - Bodies are limited and timed by the Graph layer (`graph::MAX_BODY_BYTES`,
 //!   `graph::BODY_TIMEOUT`).
 //! - Responses go out without Nagle's delay (`TCP_NODELAY`).
+//! - Each request carries its connection's peer address (`axum::extract::ConnectInfo`), which
+//!   the console's sign-in throttle counts failures by.
 
 use std::future::Future;
 use std::time::Duration;
@@ -14,7 +16,6 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 /// How long a client may take to send a request's line and headers, and how long a keep-alive
@@ -30,9 +31,9 @@ pub async fn serve(listener: TcpListener, app: axum::Router, stop: impl Future<O
     let graceful = GracefulShutdown::new();
     let mut stop = std::pin::pin!(stop);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     accept_failed(e).await;
                     continue;
@@ -44,7 +45,7 @@ pub async fn serve(listener: TcpListener, app: axum::Router, stop: impl Future<O
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+            .serve_connection(TokioIo::new(stream), with_peer(app.clone(), peer));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -56,6 +57,28 @@ pub async fn serve(listener: TcpListener, app: axum::Router, stop: impl Future<O
     if tokio::time::timeout(deadline, graceful.shutdown()).await.is_err() {
         tracing::warn!(?deadline, "requests still in flight at the shutdown deadline were cut off");
     }
+}
+
+/// The app as hyper serves it, each request marked with the connection's peer address.
+fn with_peer(
+    app: axum::Router,
+    peer: std::net::SocketAddr,
+) -> impl hyper::service::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send,
+> + Clone {
+    hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        let mut app = app.clone();
+        async move {
+            type Incoming = hyper::Request<hyper::body::Incoming>;
+            std::future::poll_fn(|cx| <axum::Router as tower_service::Service<Incoming>>::poll_ready(&mut app, cx))
+                .await?;
+            <axum::Router as tower_service::Service<Incoming>>::call(&mut app, req).await
+        }
+    })
 }
 
 /// A failed accept: a connection that went away before it was accepted is nothing; anything

@@ -239,11 +239,15 @@ fn health_router(service: Arc<Service>) -> axum::Router {
         )
         .route(
             "/readyz",
-            get(move || {
+            get(move |headers: axum::http::HeaderMap, uri: axum::http::Uri| {
                 let service = ready.clone();
                 async move {
                     let (status, body) = readiness(&service).await;
-                    (status, axum::Json(body))
+                    if readiness_details_allowed(&service, &headers, &uri) {
+                        (status, axum::Json(body))
+                    } else {
+                        (status, axum::Json(readiness_summary(&body)))
+                    }
                 }
             }),
         )
@@ -268,6 +272,38 @@ fn health_router(service: Arc<Service>) -> axum::Router {
                 }
             }),
         )
+}
+
+/// Whether a `/readyz` request may see each check's details (object counts, positions, errors):
+/// only with the token of an ADMIN system user, as `Authorization: Bearer` or `access_token`
+/// (with `appsecret_proof` when its app requires one). Anyone else gets [`readiness_summary`].
+fn readiness_details_allowed(service: &Service, headers: &axum::http::HeaderMap, uri: &axum::http::Uri) -> bool {
+    let params = graph::params::Params::from_query(uri.query().unwrap_or(""));
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_string());
+    let Some(token) = params.text("access_token").map(|t| t.into_owned()).or(bearer) else { return false };
+    match service.authenticate(&token, params.text("appsecret_proof").as_deref(), false) {
+        Ok(service::Authenticated::User { acting, .. }) => acting.principal().role == model::Role::Admin,
+        _ => false,
+    }
+}
+
+/// What `/readyz` tells a caller without an admin token: the status, and the names of the
+/// checks that fail.
+fn readiness_summary(details: &Value) -> Value {
+    let failing: Vec<&String> = details["checks"]
+        .as_object()
+        .map(|checks| checks.iter().filter(|(_, c)| c["ok"] != true).map(|(name, _)| name).collect())
+        .unwrap_or_default();
+    if failing.is_empty() {
+        json!({"status": details["status"]})
+    } else {
+        json!({"status": details["status"], "failing": failing})
+    }
 }
 
 /// What `/readyz` answers: each check, and 200 only if all pass.

@@ -13,32 +13,35 @@ use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
 
-/// A request's path as a route: the version prefix dropped, ids as `{id}`, and anything that is
-/// not a plain lower-case name as `{other}`, so routes are few (they label metrics too).
-pub fn route_of(path: &str) -> String {
-    let mut segments = path.split('/').filter(|s| !s.is_empty()).peekable();
-    if segments.peek().is_some_and(|first| graph::is_version(first)) {
-        segments.next();
+/// The label of every request no route serves.
+pub const OTHER_ROUTE: &str = "{other}";
+
+/// A request's route, as the servers' routers know it: a console or health route as declared
+/// (`/console/system-users/{id}`), a Graph route as its dispatcher serves it (version dropped, ids
+/// as `{id}`), and every other path [`OTHER_ROUTE`], so routes are few whatever clients send
+/// (they label metrics).
+pub fn route_of(matched: Option<&str>, path: &str) -> String {
+    match matched {
+        Some(declared) => declared.to_string(),
+        None => graph::route_label(path).unwrap_or_else(|| OTHER_ROUTE.to_string()),
     }
-    let mut route = String::with_capacity(path.len());
-    for segment in segments {
-        route.push('/');
-        let named = segment.len() <= 40
-            && segment
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-' || b == b'.');
-        if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
-            route.push_str("{id}");
-        } else if named {
-            route.push_str(segment);
-        } else {
-            route.push_str("{other}");
-        }
-    }
-    if route.is_empty() {
-        route.push('/');
-    }
-    route
+}
+
+/// A request's method as a label: the methods HTTP defines, and `OTHER` for any extension method.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    KNOWN.iter().find(|m| *m == method).map_or("OTHER", |m| m.as_str())
 }
 
 /// The process's metrics recorder, installed on first use (one per process: servers in one
@@ -63,16 +66,17 @@ fn refusal(code: u32, subcode: Option<u32>) -> bool {
 /// Logs one line per request, after its answer, and counts it.
 pub async fn log_requests(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().clone();
-    let route = route_of(req.uri().path());
+    let method = method_label(req.method());
+    let matched = req.extensions().get::<axum::extract::MatchedPath>().map(|m| m.as_str().to_string());
+    let route = route_of(matched.as_deref(), req.uri().path());
     let response = next.run(req).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let handled = response.extensions().get::<graph::Handled>();
     let status = response.status().as_u16();
-    let labels = [("method", method.as_str().to_string()), ("route", route.clone())];
+    let labels = [("method", method.to_string()), ("route", route.clone())];
     metrics::counter!(
         "wabagate_http_requests_total",
-        "method" => method.as_str().to_string(), "route" => route.clone(), "status" => status.to_string()
+        "method" => method, "route" => route.clone(), "status" => status.to_string()
     )
     .increment(1);
     metrics::histogram!("wabagate_http_request_duration_seconds", &labels).record(latency_ms / 1000.0);
@@ -106,15 +110,35 @@ pub async fn log_requests(req: Request, next: Next) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::route_of;
+    use super::{method_label, route_of};
 
     #[test]
-    fn routes_hide_ids_and_anything_unusual() {
-        assert_eq!(route_of("/v23.0/1234567890123456/assigned_users"), "/{id}/assigned_users");
-        assert_eq!(route_of("/me"), "/me");
-        assert_eq!(route_of("/console/system-users/42/token"), "/console/system-users/{id}/token");
-        assert_eq!(route_of("/v23.0/EAAsecretlooking/x"), "/{other}/x");
-        assert_eq!(route_of("/_wabagate/apps/1/webhook_deliveries"), "/_wabagate/apps/{id}/webhook_deliveries");
-        assert_eq!(route_of(""), "/");
+    fn routes_hide_ids_and_name_only_what_a_handler_serves() {
+        let graph = |path: &str| route_of(None, path);
+        assert_eq!(graph("/v23.0/1234567890123456/assigned_users"), "/{id}/assigned_users");
+        assert_eq!(graph("/assigned_users/1234567890123456"), "{other}");
+        assert_eq!(graph("/me"), "/me");
+        assert_eq!(
+            graph("/v99999.0/me/assigned_whatsapp_business_accounts"),
+            "/me/assigned_whatsapp_business_accounts"
+        );
+        assert_eq!(graph("/v23.0/1234567890123456/no_such_edge"), "{other}");
+        assert_eq!(graph("/v23.0/EAAsecretlooking/x"), "{other}");
+        assert_eq!(graph("/v23.0/EAAsecretlooking"), "{other}");
+        assert_eq!(graph("/_wabagate/apps/1/webhook_deliveries"), "/_wabagate/apps/{id}/webhook_deliveries");
+        assert_eq!(graph("/_wabagate/apps/x/webhook_deliveries"), "{other}");
+        assert_eq!(graph("/console/no-such-page"), "{other}");
+        assert_eq!(graph(&"a/".repeat(10_000)), "{other}");
+        assert_eq!(graph(""), "{other}");
+        assert_eq!(
+            route_of(Some("/console/system-users/{id}/token"), "/console/system-users/42/token"),
+            "/console/system-users/{id}/token"
+        );
+    }
+
+    #[test]
+    fn methods_outside_http_s_own_are_one_label() {
+        assert_eq!(method_label(&axum::http::Method::GET), "GET");
+        assert_eq!(method_label(&axum::http::Method::from_bytes(b"BREW").unwrap()), "OTHER");
     }
 }

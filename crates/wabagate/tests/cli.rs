@@ -416,3 +416,19 @@ async fn listing_follows_every_page_with_the_token_in_the_header() {
     assert_eq!(names.len(), before + 101);
     assert!(names.contains(&"Paged 000") && names.contains(&"Paged 100"), "{names:?}");
 }
+
+#[tokio::test]
+async fn csv_output_shows_a_formula_named_waba_as_text() {
+    let ts = TestServer::start().await;
+    let (waba, formula) = (ts.b("waba_id"), r#"=HYPERLINK("http://x.example","y")"#);
+    ts.post(&waba, Some(&ts.admin()), &[("name", formula)]).await.ok();
+    for args in [&["access", "report", "--output", "csv"][..], &["access", "list", "--waba", &waba, "--output", "csv"]]
+    {
+        let (code, out, err) = wabagate(&ts, Some(&ts.admin()), args).await;
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains(r#""'=HYPERLINK(""http://x.example"",""y"")""#) || !out.contains("HYPERLINK"), "{out}");
+        assert!(!out.lines().any(|l| l.split(',').any(|c| c.trim_start_matches('"').starts_with('='))), "{out}");
+    }
+    let (_, report, _) = wabagate(&ts, Some(&ts.admin()), &["access", "report", "--output", "csv"]).await;
+    assert!(report.contains("'=HYPERLINK"), "{report}");
+}

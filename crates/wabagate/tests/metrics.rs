@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod common;
+
 /// The sum of a metric's samples whose labels include all of `labels`.
 fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     text.lines()
@@ -149,4 +151,106 @@ fn metrics_count_requests_authorizations_tokens_store_calls_and_webhooks() {
     assert_eq!(delta("wabagate_webhook_attempts_total", &[("outcome", "delivered")]), 1.0);
     // Routes hide ids: no series names a system user.
     assert!(!after.contains(&su), "an id in a label");
+}
+
+/// The number of series of a metric in a scrape.
+fn series(text: &str, name: &str) -> usize {
+    text.lines().filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with('{'))).count()
+}
+
+/// A path and method no client should send: unknown versions, nodes and edges, unknown edges on
+/// a known node, junk and encoded bytes, very long paths, methods HTTP does not define.
+fn random_request(rng: &mut common::Rng, waba: &str, words: &mut Vec<String>) -> (reqwest::Method, String) {
+    const LOWER: &[u8] = b"abcdefghijklmnopqrstuvwxyz_";
+    const JUNK: &[u8] = b"abcXYZ019-._~!$&'()*+,;=:@%";
+    let mut word = |rng: &mut common::Rng| {
+        let w = rng.word(LOWER, 12);
+        words.push(w.clone());
+        w
+    };
+    let path = match rng.below(8) {
+        0 => format!("/{}", word(rng)),
+        1 => format!("/v{}.{}/{}/{}", rng.below(100_000), rng.below(100), word(rng), word(rng)),
+        2 => format!("/v23.0/{waba}/{}", word(rng)),
+        3 => format!("/{}/{}", 100_000_000_000_000 + rng.below(899_999_999_999_999), word(rng)),
+        4 => format!("/_wabagate/{}/{}/{}", word(rng), rng.next(), word(rng)),
+        5 => format!("/console/{}", word(rng)),
+        6 => (0..200).map(|_| format!("/{}", rng.word(LOWER, 8))).collect(),
+        _ => format!("/{}/%ff%00{}", rng.word(JUNK, 30), word(rng)),
+    };
+    let method = match rng.below(8) {
+        0..=2 => reqwest::Method::GET,
+        3..=4 => reqwest::Method::POST,
+        5 => reqwest::Method::DELETE,
+        6 => reqwest::Method::PUT,
+        _ => reqwest::Method::from_bytes(rng.word(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", 10).as_bytes()).unwrap(),
+    };
+    (method, path)
+}
+
+#[test]
+fn random_paths_add_no_metric_series_and_no_memory() {
+    let server = common::Binary::start(&[]);
+    let (root, waba) = (server.url.clone(), server.get("waba_id"));
+    let mut rng = common::Rng(0x9e37_79b9_7f4a_7c15 ^ testkit::rand_u64() | 1);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let client = reqwest::Client::new();
+    let mut words = Vec::new();
+    let mut storm = |n: usize, words: &mut Vec<String>| {
+        let requests: Vec<_> = (0..n).map(|_| random_request(&mut rng, &waba, words)).collect();
+        rt.block_on(async {
+            use futures_util::StreamExt;
+            futures_util::stream::iter(requests)
+                .for_each_concurrent(8, |(method, path)| {
+                    let request = client.request(method, format!("{root}{path}"));
+                    async move {
+                        let status = request.send().await.expect("the server answers").status();
+                        assert!(status.is_client_error(), "{status} for {path}");
+                    }
+                })
+                .await
+        });
+    };
+    let scrape =
+        || rt.block_on(async { client.get(format!("{root}/metrics")).send().await.unwrap().text().await.unwrap() });
+
+    // A warm-up, so that every label the server can give (route, method and status) has shown up.
+    storm(2_000, &mut words);
+    let (warm, warm_rss) = (scrape(), common::rss(server.pid()));
+    storm(10_000, &mut words);
+    let (after, after_rss) = (scrape(), common::rss(server.pid()));
+
+    let (before_series, after_series) =
+        (series(&warm, "wabagate_http_requests_total"), series(&after, "wabagate_http_requests_total"));
+    assert!(after_series <= before_series + 3, "series grew from {before_series} to {after_series}:\n{after}");
+    assert!(after_series < 150, "{after_series} series:\n{after}");
+    let leaked: Vec<&String> = words.iter().filter(|w| after.contains(w.as_str())).take(5).collect();
+    assert!(leaked.is_empty(), "request paths in /metrics: {leaked:?}");
+    assert!(after.contains("route=\"{other}\""), "{after}");
+    assert!(after.contains("method=\"OTHER\""), "{after}");
+    assert!(after.len() < 200_000, "/metrics is {} bytes", after.len());
+    let grown = after_rss.saturating_sub(warm_rss);
+    eprintln!(
+        "series {before_series} -> {after_series}; /metrics {} -> {} bytes; RSS {} -> {} MB",
+        warm.len(),
+        after.len(),
+        warm_rss >> 20,
+        after_rss >> 20
+    );
+    assert!(grown < 20 << 20, "the server grew by {} MB", grown >> 20);
+}
+
+#[test]
+fn console_routes_are_labelled_as_declared() {
+    let server = common::Binary::start(&[]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let text = rt.block_on(async {
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        client.get(format!("{}/console/sign-in", server.url)).send().await.unwrap();
+        client.get(format!("{}/console/system-users/123", server.url)).send().await.unwrap();
+        client.get(format!("{}/metrics", server.url)).send().await.unwrap().text().await.unwrap()
+    });
+    assert_eq!(sample(&text, "wabagate_http_requests_total", &[("route", "/console/sign-in")]), 1.0, "{text}");
+    let declared = [("route", "/console/system-users/{id}")];
+    assert_eq!(sample(&text, "wabagate_http_requests_total", &declared), 1.0, "{text}");
 }

@@ -10,7 +10,7 @@ use crate::Answer;
 use crate::params::parse_tasks;
 use crate::{Ctx, paging, render};
 
-const EDGES: &[&str] = &["whatsapp_business_solution", "whatsapp_business_solutions", "subscriptions"];
+pub(super) const EDGES: &[&str] = &["whatsapp_business_solution", "whatsapp_business_solutions", "subscriptions"];
 
 /// An app: visible to the people and system users of the business that owns it, and to itself.
 pub async fn handle(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Answer, GraphError> {

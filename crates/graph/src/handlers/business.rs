@@ -10,7 +10,7 @@ use super::{no_such_edge, success};
 use crate::Answer;
 use crate::{Ctx, paging, render};
 
-const EDGES: &[&str] =
+pub(super) const EDGES: &[&str] =
     &["system_users", "owned_whatsapp_business_accounts", "client_whatsapp_business_accounts", "extendedcredits"];
 
 pub async fn handle(ctx: &mut Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Answer, GraphError> {

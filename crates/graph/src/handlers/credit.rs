@@ -8,6 +8,8 @@ use super::{no_such_edge, success};
 use crate::Answer;
 use crate::{Ctx, paging, render};
 
+pub(super) const EDGES: &[&str] = &["whatsapp_credit_sharing_and_attach"];
+
 /// The credit line's business must be the caller's; a member may read it.
 fn read_access(ctx: &Ctx<'_>, business: GraphId, object: GraphId) -> Result<(), GraphError> {
     let acting = ctx.acting()?;
@@ -32,7 +34,7 @@ pub async fn credit_line(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Resu
             Ok(Answer::from(json!({"allocation_config_id": allocation.id, "waba_id": allocation.waba})))
         }
         (_, None) => Err(GraphError::unknown_object(ctx.verb, id)),
-        (_, Some(edge)) => Err(no_such_edge(ctx, id, edge, "ExtendedCredit", &["whatsapp_credit_sharing_and_attach"])),
+        (_, Some(edge)) => Err(no_such_edge(ctx, id, edge, "ExtendedCredit", EDGES)),
     }
 }
 

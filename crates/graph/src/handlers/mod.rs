@@ -41,6 +41,36 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, route: &[&str]) -> Result<Answer, Graph
     }
 }
 
+/// The edges some node type has: the only edge names a route label shows.
+const KNOWN_EDGES: &[&[&str]] =
+    &[app::EDGES, business::EDGES, credit::EDGES, phone::EDGES, solution::EDGES, system_user::EDGES, waba::EDGES];
+
+/// The route of a request (its path, version dropped) as the dispatcher knows it, ids as `{id}`;
+/// `None` for a path no handler serves. Route labels are therefore few whatever clients send
+/// (they label metrics and log lines).
+pub fn route_label(route: &[&str]) -> Option<String> {
+    let id = |s: &str| GraphId::parse(s).is_some();
+    let node = |s: &str| if s == "me" { Some("me") } else { id(s).then_some("{id}") };
+    let known_edge = |e: &str| KNOWN_EDGES.iter().any(|edges| edges.contains(&e));
+    let fixed = match route {
+        ["debug_token"] => "/debug_token",
+        ["oauth", "access_token"] => "/oauth/access_token",
+        ["oauth", "revoke"] => "/oauth/revoke",
+        ["_wabagate", "audit"] => "/_wabagate/audit",
+        ["_wabagate", "templates", t, "review"] if id(t) => "/_wabagate/templates/{id}/review",
+        ["_wabagate", "wabas", w, "partners"] if id(w) => "/_wabagate/wabas/{id}/partners",
+        ["_wabagate", "phone_numbers", p, "inbound"] if id(p) => "/_wabagate/phone_numbers/{id}/inbound",
+        ["_wabagate", "apps", a, "webhook_deliveries"] if id(a) => "/_wabagate/apps/{id}/webhook_deliveries",
+        ["_wabagate", "apps", a, "webhook_deliveries", d, "redeliver"] if id(a) && id(d) => {
+            "/_wabagate/apps/{id}/webhook_deliveries/{id}/redeliver"
+        }
+        [n] => return node(n).map(|n| format!("/{n}")),
+        [n, edge] if known_edge(edge) => return node(n).map(|n| format!("/{n}/{edge}")),
+        _ => return None,
+    };
+    Some(fixed.to_string())
+}
+
 async fn node_or_edge(ctx: &mut Ctx<'_>, node: &str, edge: Option<&str>) -> Result<Answer, GraphError> {
     let id = if node == "me" {
         ctx.acting()?.principal().id

@@ -9,7 +9,7 @@ use super::{no_such_edge, success};
 use crate::Answer;
 use crate::{Ctx, render};
 
-const EDGES: &[&str] = &["register", "deregister", "request_code", "verify_code", "messages"];
+pub(super) const EDGES: &[&str] = &["register", "deregister", "request_code", "verify_code", "messages"];
 
 pub async fn handle(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Answer, GraphError> {
     match (ctx.verb, edge) {

@@ -9,7 +9,7 @@ use super::{no_such_edge, success};
 use crate::Answer;
 use crate::{Ctx, render};
 
-const EDGES: &[&str] =
+pub(super) const EDGES: &[&str] =
     &["accept", "reject", "send_deactivation_request", "accept_deactivation_request", "reject_deactivation_request"];
 
 pub async fn handle(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Answer, GraphError> {

@@ -12,7 +12,7 @@ use crate::Answer;
 use crate::params::parse_scopes;
 use crate::{Ctx, paging, render};
 
-const EDGES: &[&str] = &["applications", "access_tokens", "assigned_whatsapp_business_accounts"];
+pub(super) const EDGES: &[&str] = &["applications", "access_tokens", "assigned_whatsapp_business_accounts"];
 
 pub async fn handle(ctx: &mut Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Answer, GraphError> {
     match (ctx.verb, edge) {

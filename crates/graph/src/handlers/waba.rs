@@ -13,7 +13,8 @@ use crate::Answer;
 use crate::params::parse_tasks;
 use crate::{Ctx, paging, render};
 
-const EDGES: &[&str] = &["assigned_users", "phone_numbers", "message_templates", "subscribed_apps", "solutions"];
+pub(super) const EDGES: &[&str] =
+    &["assigned_users", "phone_numbers", "message_templates", "subscribed_apps", "solutions"];
 
 pub async fn handle(ctx: &mut Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<Answer, GraphError> {
     match (ctx.verb, edge) {

@@ -38,34 +38,64 @@ name = "People WABA"
 struct Browser<'a> {
     ts: &'a TestServer,
     client: reqwest::Client,
-    cookie: Option<String>,
+    /// The cookies the server set (name → value), sent back with every request.
+    cookies: std::collections::BTreeMap<String, String>,
 }
 
 struct Page {
     status: u16,
     location: Option<String>,
+    /// The session cookie's `Set-Cookie`, if the answer set it.
     set_cookie: Option<String>,
+    retry_after: Option<i64>,
     html: String,
+}
+
+/// The value of a form's hidden `csrf` field, if the page has one.
+fn csrf_field(html: &str) -> Option<String> {
+    let start = html.find("name=\"csrf\" value=\"")? + 19;
+    Some(html[start..start + html[start..].find('"')?].to_string())
 }
 
 impl<'a> Browser<'a> {
     fn new(ts: &'a TestServer) -> Self {
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Browser { ts, client, cookie: None }
+        Self::from_address(ts, "127.0.0.1")
+    }
+
+    /// A browser whose connections come from this loopback address (all of 127.0.0.0/8 reaches
+    /// the server), as another client would.
+    fn from_address(ts: &'a TestServer, address: &str) -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address(address.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap();
+        Browser { ts, client, cookies: Default::default() }
     }
 
     async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
-        let req = match &self.cookie {
-            Some(c) => req.header("cookie", c),
-            None => req,
+        let req = if self.cookies.is_empty() {
+            req
+        } else {
+            let header: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            req.header("cookie", header.join("; "))
         };
         let res = req.send().await.unwrap();
         let header = |n: &str| res.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let (location, set_cookie) = (header("location"), header("set-cookie"));
-        if let Some(c) = &set_cookie {
-            self.cookie = Some(c.split(';').next().unwrap().to_string());
+        let (location, retry_after) = (header("location"), header("retry-after").and_then(|r| r.parse().ok()));
+        let mut set_cookie = None;
+        for c in res.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()) {
+            let (name, value) = c.split(';').next().unwrap().split_once('=').unwrap();
+            if c.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_string(), value.to_string());
+            }
+            if name == "wabagate_session" {
+                set_cookie = Some(c.to_string());
+            }
         }
-        Page { status: res.status().as_u16(), location, set_cookie, html: res.text().await.unwrap() }
+        Page { status: res.status().as_u16(), location, set_cookie, retry_after, html: res.text().await.unwrap() }
     }
 
     async fn get(&mut self, path: &str) -> Page {
@@ -78,15 +108,15 @@ impl<'a> Browser<'a> {
         self.send(req).await
     }
 
+    /// Opens the sign-in page and submits its form, as a browser does.
     async fn sign_in(&mut self, email: &str, password: &str) -> Page {
-        self.post("/console/sign-in", &[("email", email), ("password", password)]).await
+        let csrf = csrf_field(&self.get("/console/sign-in").await.html).unwrap_or_default();
+        self.post("/console/sign-in", &[("email", email), ("password", password), ("csrf", &csrf)]).await
     }
 
     /// The CSRF token of the signed-in session, read from a page's forms.
     async fn csrf(&mut self) -> String {
-        let html = self.get("/console/system-users").await.html;
-        let start = html.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
-        html[start..start + html[start..].find('"').unwrap()].to_string()
+        csrf_field(&self.get("/console/system-users").await.html).expect("a form with a CSRF token")
     }
 }
 
@@ -125,14 +155,7 @@ async fn five_failed_sign_ins_lock_the_email_out_for_fifteen_minutes() {
     assert_eq!(locked.status, 429);
     assert!(locked.html.contains("Too many failed sign-ins for this email. Try again in 15 minutes."));
     assert!(locked.set_cookie.is_none());
-    let res = b
-        .client
-        .post(format!("{}/console/sign-in", ts.url))
-        .form(&[("email", "admin@acme.example"), ("password", "guess")])
-        .send()
-        .await
-        .unwrap();
-    let retry: i64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry = b.sign_in("admin@acme.example", "guess").await.retry_after.unwrap();
     assert!((1..=900).contains(&retry), "{retry}");
     // Unknown emails are counted the same way, and other emails are not affected.
     for _ in 0..5 {
@@ -144,13 +167,93 @@ async fn five_failed_sign_ins_lock_the_email_out_for_fifteen_minutes() {
     assert_eq!((ok.status, ok.location.as_deref()), (303, Some("/console/system-users")));
     // Over HTTPS (as a proxy in front says) the cookie is Secure too.
     let mut https = Browser::new(&ts);
-    let req = https
-        .client
-        .post(format!("{}/console/sign-in", ts.url))
-        .header("x-forwarded-proto", "https")
-        .form(&[("email", "admin@acme.example"), ("password", password.as_str())]);
+    let form = https.client.get(format!("{}/console/sign-in", ts.url)).header("x-forwarded-proto", "https");
+    let form = https.send(form).await;
+    assert!(https.cookies.contains_key("wabagate_sign_in"));
+    let csrf = csrf_field(&form.html).unwrap();
+    let req = https.client.post(format!("{}/console/sign-in", ts.url)).header("x-forwarded-proto", "https").form(&[
+        ("email", "admin@acme.example"),
+        ("password", password.as_str()),
+        ("csrf", csrf.as_str()),
+    ]);
     let page = https.send(req).await;
     assert!(page.set_cookie.unwrap().ends_with("; Secure"));
+}
+
+#[tokio::test]
+async fn guessing_from_one_address_cannot_keep_the_admin_out_from_another() {
+    let ts = TestServer::start().await;
+    let password = ts.b("person_password");
+    let mut attacker = Browser::from_address(&ts, "127.0.0.2");
+    for _ in 0..5 {
+        assert_eq!(attacker.sign_in("admin@acme.example", "guess").await.status, 401);
+    }
+    let locked = attacker.sign_in("admin@acme.example", &password).await;
+    assert_eq!(locked.status, 429, "the right password is not even checked");
+    assert!(locked.html.contains("Too many failed sign-ins for this email."), "{}", locked.html);
+    assert!(locked.set_cookie.is_none());
+    // The admin, at a client that has not failed, signs in.
+    let mut admin = Browser::from_address(&ts, "127.0.0.3");
+    let ok = admin.sign_in("admin@acme.example", &password).await;
+    assert_eq!((ok.status, ok.location.as_deref()), (303, Some("/console/system-users")));
+    // A new address gets one guess at the locked email, then is locked too.
+    let mut second = Browser::from_address(&ts, "127.0.0.4");
+    assert_eq!(second.sign_in("admin@acme.example", "guess").await.status, 401);
+    assert_eq!(second.sign_in("admin@acme.example", &password).await.status, 429);
+    // The admin's success forgot nothing of the attackers' failures.
+    assert_eq!(attacker.sign_in("admin@acme.example", &password).await.status, 429);
+}
+
+#[tokio::test]
+async fn twenty_failed_sign_ins_from_one_address_lock_it_out_whatever_the_email() {
+    let ts = TestServer::start().await;
+    let mut b = Browser::from_address(&ts, "127.0.0.5");
+    for i in 0..20 {
+        let page = b.sign_in(&format!("nobody{i}@acme.example"), "guess").await;
+        assert_eq!(page.status, 401, "attempt {i}");
+    }
+    let locked = b.sign_in("admin@acme.example", &ts.b("person_password")).await;
+    assert_eq!(locked.status, 429);
+    assert!(locked.html.contains("Too many failed sign-ins from this address."), "{}", locked.html);
+    assert!((1..=900).contains(&locked.retry_after.unwrap()));
+    // Other addresses are not affected, and successful sign-ins never count against one.
+    let mut other = Browser::from_address(&ts, "127.0.0.6");
+    for _ in 0..25 {
+        let mut fresh = Browser::from_address(&ts, "127.0.0.6");
+        assert_eq!(fresh.sign_in("admin@acme.example", &ts.b("person_password")).await.status, 303);
+    }
+    assert_eq!(other.sign_in("nobody0@acme.example", "guess").await.status, 401);
+    ts.advance_clock(15 * 60);
+    assert_eq!(b.sign_in("admin@acme.example", &ts.b("person_password")).await.status, 303);
+}
+
+#[tokio::test]
+async fn a_sign_in_without_the_form_s_token_is_refused() {
+    let ts = TestServer::start().await;
+    let password = ts.b("person_password");
+    let form = [("email", "admin@acme.example"), ("password", password.as_str())];
+    // No token and no cookie: what another site's form would send.
+    let mut b = Browser::new(&ts);
+    let refused = b.post("/console/sign-in", &form).await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.html.contains("security token is missing or out of date"), "{}", refused.html);
+    assert!(refused.set_cookie.is_none(), "no session");
+    // The cookie, but a forged token; the token, but another browser's cookie.
+    let mut b = Browser::new(&ts);
+    b.get("/console/sign-in").await;
+    let forged = [form[0], form[1], ("csrf", "forged")];
+    assert_eq!(b.post("/console/sign-in", &forged).await.status, 403);
+    let mut other = Browser::new(&ts);
+    let token = csrf_field(&other.get("/console/sign-in").await.html).unwrap();
+    let mut b = Browser::new(&ts);
+    b.get("/console/sign-in").await;
+    assert_eq!(b.post("/console/sign-in", &[form[0], form[1], ("csrf", &token)]).await.status, 403);
+    // The refusal's page carries a fresh form that works.
+    let mut b = Browser::new(&ts);
+    let refused = b.post("/console/sign-in", &form).await;
+    let token = csrf_field(&refused.html).expect("a fresh form");
+    let ok = b.post("/console/sign-in", &[form[0], form[1], ("csrf", &token)]).await;
+    assert_eq!((ok.status, ok.location.as_deref()), (303, Some("/console/system-users")));
 }
 
 #[tokio::test]
@@ -314,14 +417,27 @@ async fn the_access_overview_downloads_as_csv() {
 }
 
 #[tokio::test]
+async fn a_waba_named_as_a_formula_reaches_the_csv_as_text() {
+    let ts = TestServer::start().await;
+    let (waba, formula) = (ts.b("waba_id"), r#"=HYPERLINK("http://x.example","y")"#);
+    ts.post(&waba, Some(&ts.admin()), &[("name", formula)]).await.ok();
+    let mut b = Browser::new(&ts);
+    b.sign_in("admin@acme.example", &ts.b("person_password")).await;
+    let csv = b.get("/console/access.csv").await.html;
+    let row = csv.lines().find(|l| l.contains(&waba)).expect("a row for the WABA");
+    assert!(row.contains(r#","'=HYPERLINK(""http://x.example"",""y"")","#), "{row}");
+    assert!(!csv.lines().any(|l| l.split(',').any(|cell| cell.trim_start_matches('"').starts_with('='))), "{csv}");
+}
+
+#[tokio::test]
 async fn sign_out_ends_the_session() {
     let ts = TestServer::start().await;
     let mut b = Browser::new(&ts);
     b.sign_in("admin@acme.example", &ts.b("person_password")).await;
     let csrf = b.csrf().await;
-    let old = b.cookie.clone();
+    let old = b.cookies.clone();
     assert_eq!(b.post("/console/sign-out", &[("csrf", &csrf)]).await.location.as_deref(), Some("/console/sign-in"));
-    b.cookie = old;
+    b.cookies = old;
     assert_eq!(b.get("/console/system-users").await.location.as_deref(), Some("/console/sign-in"));
 }
 

@@ -113,6 +113,9 @@ async fn a_replica_that_lost_its_database_connection_catches_up_when_it_is_back(
     eventually("B says it is not ready while it cannot follow", || readyz(&b).map(|s| s == 503)).await;
     let why: serde_json::Value =
         b.client().get(format!("{}/readyz", b.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(why, serde_json::json!({"status": "not_ready", "failing": ["change_log"]}));
+    let why: serde_json::Value =
+        b.client().get(format!("{}/readyz", b.url)).bearer_auth(a.admin()).send().await.unwrap().json().await.unwrap();
     assert_eq!(why["status"], "not_ready", "{why}");
     assert_eq!(why["checks"]["change_log"]["ok"], false, "{why}");
 

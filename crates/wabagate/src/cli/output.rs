@@ -57,9 +57,9 @@ impl Rows {
 
     fn csv(&self) -> String {
         let mut writer = csv::Writer::from_writer(Vec::new());
-        let _ = writer.write_record(&self.columns);
+        let _ = writer.write_record(self.columns.iter().map(|c| model::spreadsheet::cell(c).into_owned()));
         for row in &self.rows {
-            let _ = writer.write_record(row);
+            let _ = writer.write_record(row.iter().map(|c| model::spreadsheet::cell(c).into_owned()));
         }
         let _ = writer.flush();
         String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
@@ -101,5 +101,13 @@ mod tests {
         assert_eq!(rows().render(Format::Csv), "id,name\n1,\"Ann, \"\"A\"\"\"\n22,Bo\n");
         let json: Value = serde_json::from_str(&rows().render(Format::Json)).unwrap();
         assert_eq!(json, serde_json::json!([{"id": "1", "name": "Ann, \"A\""}, {"id": "22", "name": "Bo"}]));
+    }
+
+    #[test]
+    fn csv_cells_a_spreadsheet_would_evaluate_are_quoted() {
+        let mut r = Rows::new(&["id", "name"]);
+        r.push(vec!["1".into(), "=HYPERLINK(\"http://x\",\"y\")".into()]);
+        assert_eq!(r.render(Format::Csv), "id,name\n1,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"\n");
+        assert!(r.render(Format::Table).contains(" =HYPERLINK"), "tables are for people: shown as is");
     }
 }
