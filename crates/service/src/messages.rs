@@ -257,17 +257,10 @@ fn stored(body: &Value, input: &str, kind: &str) -> Result<Value, GraphError> {
         out.insert(kind.into(), c);
     }
     const CONTEXT: Shape = Shape::Object(&[("message_id", ID)]);
-    if let Some(c) = body.get("context") {
-        if let Some(c) = shape::normalize(c, &CONTEXT, "context", refuse)? {
-            out.insert("context".into(), c);
-        }
-    }
-    let data = body.get("biz_opaque_callback_data");
-    if let Some(d) =
-        data.map(|d| shape::normalize(d, &Shape::Text(MAX_CALLBACK_DATA_CHARS), "biz_opaque_callback_data", refuse))
-    {
-        if let Some(d) = d? {
-            out.insert("biz_opaque_callback_data".into(), d);
+    const CALLBACK_DATA: Shape = Shape::Text(MAX_CALLBACK_DATA_CHARS);
+    for (key, shape) in [("context", &CONTEXT), ("biz_opaque_callback_data", &CALLBACK_DATA)] {
+        if let Some(v) = body.get(key).map(|v| shape::normalize(v, shape, key, refuse)).transpose()?.flatten() {
+            out.insert(key.into(), v);
         }
     }
     let out = Value::Object(out);
