@@ -46,6 +46,9 @@ pub const MAX_BUTTON_TEXT_CHARS: usize = 25;
 pub const MAX_BUTTON_URL_CHARS: usize = 2000;
 /// A phone number button's number (Meta: 20 characters).
 pub const MAX_BUTTON_PHONE_CHARS: usize = 20;
+/// The largest components a template keeps, serialised (wabagate's bound; Meta publishes none):
+/// 250 templates of a WABA hold at most 16 MiB in memory.
+pub const MAX_STORED_COMPONENTS_BYTES: usize = 64 * 1024;
 /// An example value (Meta publishes no limit; wabagate's bound).
 const MAX_EXAMPLE_CHARS: usize = 1024;
 
@@ -74,7 +77,7 @@ const BUTTON: Shape = Shape::Object(&[
     ("zero_tap_terms_accepted", Shape::Bool),
     ("flow_id", Shape::Text(64)),
     ("flow_name", Shape::Text(256)),
-    ("flow_json", Shape::Text(100_000)),
+    ("flow_json", Shape::Text(32 * 1024)),
     ("flow_action", Shape::Text(32)),
     ("navigate_screen", Shape::Text(256)),
     ("icon", Shape::Text(32)),
@@ -302,7 +305,13 @@ pub fn check_components(
     if let Some((kind, _)) = seen.iter().find(|(_, n)| **n > 1) {
         return Err(GraphError::template_invalid(format!("A template may have one {kind} component at most")));
     }
-    Ok((Value::Array(out), expected))
+    let out = Value::Array(out);
+    if serde_json::to_string(&out).map_or(usize::MAX, |s| s.len()) > MAX_STORED_COMPONENTS_BYTES {
+        return Err(GraphError::template_invalid(format!(
+            "The components must be at most {MAX_STORED_COMPONENTS_BYTES} bytes of JSON"
+        )));
+    }
+    Ok((out, expected))
 }
 
 /// What a template's stored components expect (for sending).
@@ -377,6 +386,12 @@ mod tests {
         let long = json!([{"type": "BODY", "text": "Hi"},
                           {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "y".repeat(26)}]}]);
         assert!(check_components(&long, "UTILITY", ParameterFormat::Positional).is_err());
+        let flow = |size: usize| {
+            let button = json!({"type": "FLOW", "text": "Go", "flow_json": "f".repeat(size)});
+            json!([{"type": "BODY", "text": "Hi"}, {"type": "BUTTONS", "buttons": [button, button, button]}])
+        };
+        assert!(check_components(&flow(20_000), "UTILITY", ParameterFormat::Positional).is_ok());
+        assert!(check_components(&flow(30_000), "UTILITY", ParameterFormat::Positional).is_err(), "over 64 KiB in all");
     }
 
     #[test]
