@@ -100,3 +100,19 @@ fn a_data_directory_others_can_read_is_tightened_at_start_with_a_warning_naming_
     }
     assert_eq!(warnings.len(), loosened.len() + 1, "one warning per path changed:\n{text}");
 }
+
+#[test]
+fn a_data_directory_that_cannot_be_made_private_stops_the_server_with_a_clear_message() {
+    // /proc/1 is readable by all, and not even its owner may change its mode.
+    let proc = Path::new("/proc/1");
+    if !proc.is_dir() || std::fs::set_permissions(proc, std::fs::Permissions::from_mode(0o700)).is_ok() {
+        eprintln!("!!! no directory whose mode cannot be changed: the refusal was NOT checked");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let status = under_umask("0022", "serve --listen 127.0.0.1:0 --data /proc/1", &log).status().unwrap();
+    assert!(!status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("/proc/1 can be read by other users") && text.contains("cannot be made private"), "{text}");
+}
