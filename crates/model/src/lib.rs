@@ -8,6 +8,7 @@ mod names;
 pub mod rules;
 mod scope;
 mod secret;
+pub mod shape;
 pub mod spreadsheet;
 mod task;
 pub mod template;

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::GraphError;
+use crate::shape::{self, Shape};
 
 /// How placeholders are written: `{{1}}` (POSITIONAL) or `{{name}}` (NAMED).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -39,6 +40,59 @@ pub const MAX_BUTTONS: usize = 10;
 pub const MAX_TEMPLATES_PER_WABA: usize = 250;
 const BUTTON_TYPES: [&str; 9] =
     ["QUICK_REPLY", "URL", "PHONE_NUMBER", "COPY_CODE", "OTP", "FLOW", "CATALOG", "MPM", "VOICE_CALL"];
+/// A button's text (Meta: 25 characters).
+pub const MAX_BUTTON_TEXT_CHARS: usize = 25;
+/// A URL button's URL (Meta: 2,000 characters).
+pub const MAX_BUTTON_URL_CHARS: usize = 2000;
+/// A phone number button's number (Meta: 20 characters).
+pub const MAX_BUTTON_PHONE_CHARS: usize = 20;
+/// The largest components a template keeps, serialised (wabagate's bound; Meta publishes none):
+/// 250 templates of a WABA hold at most 16 MiB in memory.
+pub const MAX_STORED_COMPONENTS_BYTES: usize = 64 * 1024;
+/// An example value (Meta publishes no limit; wabagate's bound).
+const MAX_EXAMPLE_CHARS: usize = 1024;
+
+const NAMED_EXAMPLE: Shape =
+    Shape::Object(&[("param_name", Shape::Text(MAX_NAME_CHARS)), ("example", Shape::Text(MAX_EXAMPLE_CHARS))]);
+const EXAMPLE: Shape = Shape::Object(&[
+    ("header_text", Shape::List(1, &Shape::Text(MAX_EXAMPLE_CHARS))),
+    ("header_handle", Shape::List(1, &Shape::Text(MAX_EXAMPLE_CHARS))),
+    ("body_text", Shape::List(1, &Shape::List(100, &Shape::Text(MAX_EXAMPLE_CHARS)))),
+    ("header_text_named_params", Shape::List(1, &NAMED_EXAMPLE)),
+    ("body_text_named_params", Shape::List(100, &NAMED_EXAMPLE)),
+]);
+const SUPPORTED_APP: Shape = Shape::Object(&[("package_name", Shape::Text(256)), ("signature_hash", Shape::Text(64))]);
+const BUTTON: Shape = Shape::Object(&[
+    ("type", Shape::Text(32)),
+    ("text", Shape::Text(MAX_BUTTON_TEXT_CHARS)),
+    ("url", Shape::Text(MAX_BUTTON_URL_CHARS)),
+    ("phone_number", Shape::Text(MAX_BUTTON_PHONE_CHARS)),
+    // A list of URLs for URL buttons, a code for COPY_CODE ones.
+    ("example", Shape::Json(MAX_BUTTON_URL_CHARS + 8)),
+    ("otp_type", Shape::Text(32)),
+    ("autofill_text", Shape::Text(MAX_BUTTON_TEXT_CHARS)),
+    ("package_name", Shape::Text(256)),
+    ("signature_hash", Shape::Text(64)),
+    ("supported_apps", Shape::List(5, &SUPPORTED_APP)),
+    ("zero_tap_terms_accepted", Shape::Bool),
+    ("flow_id", Shape::Text(64)),
+    ("flow_name", Shape::Text(256)),
+    ("flow_json", Shape::Text(32 * 1024)),
+    ("flow_action", Shape::Text(32)),
+    ("navigate_screen", Shape::Text(256)),
+    ("icon", Shape::Text(32)),
+]);
+/// What a component keeps: everything else sent is dropped. Texts are checked per component
+/// type above; 1,024 (the body's limit) is the bound of any.
+const COMPONENT: &[(&str, Shape)] = &[
+    ("type", Shape::Text(16)),
+    ("format", Shape::Text(16)),
+    ("text", Shape::Text(MAX_BODY_CHARS)),
+    ("example", EXAMPLE),
+    ("buttons", Shape::List(MAX_BUTTONS, &BUTTON)),
+    ("add_security_recommendation", Shape::Bool),
+    ("code_expiration_minutes", Shape::Number),
+];
 const HEADER_FORMATS: [&str; 5] = ["TEXT", "IMAGE", "VIDEO", "DOCUMENT", "LOCATION"];
 
 /// The language codes Meta supports for templates (its current list with the older codes still
@@ -238,7 +292,7 @@ pub fn check_components(
                 )));
             }
         }
-        let mut normalised = c.clone();
+        let mut normalised = Value::Object(shape::object(obj, COMPONENT, &kind, GraphError::template_invalid)?);
         normalised["type"] = json!(kind);
         if kind == "HEADER" {
             normalised["format"] = json!(text_of(c, "format").unwrap_or("TEXT").to_ascii_uppercase());
@@ -251,7 +305,13 @@ pub fn check_components(
     if let Some((kind, _)) = seen.iter().find(|(_, n)| **n > 1) {
         return Err(GraphError::template_invalid(format!("A template may have one {kind} component at most")));
     }
-    Ok((Value::Array(out), expected))
+    let out = Value::Array(out);
+    if serde_json::to_string(&out).map_or(usize::MAX, |s| s.len()) > MAX_STORED_COMPONENTS_BYTES {
+        return Err(GraphError::template_invalid(format!(
+            "The components must be at most {MAX_STORED_COMPONENTS_BYTES} bytes of JSON"
+        )));
+    }
+    Ok((out, expected))
 }
 
 /// What a template's stored components expect (for sending).
@@ -310,6 +370,28 @@ mod tests {
                 .is_err()
         );
         assert!(check_components(&json!("BODY"), "UTILITY", ParameterFormat::Positional).is_err());
+    }
+
+    #[test]
+    fn stored_components_keep_only_known_keys_within_limits() {
+        let c = json!([{"type": "body", "text": "Hi", "junk": "x".repeat(10_000),
+                        "example": {"body_text": [["a"]], "more": 1}},
+                       {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Yes", "color": "red"}]}]);
+        let (stored, _) = check_components(&c, "UTILITY", ParameterFormat::Positional).unwrap();
+        assert_eq!(
+            stored,
+            json!([{"type": "BODY", "text": "Hi", "example": {"body_text": [["a"]]}},
+                   {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Yes"}]}])
+        );
+        let long = json!([{"type": "BODY", "text": "Hi"},
+                          {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "y".repeat(26)}]}]);
+        assert!(check_components(&long, "UTILITY", ParameterFormat::Positional).is_err());
+        let flow = |size: usize| {
+            let button = json!({"type": "FLOW", "text": "Go", "flow_json": "f".repeat(size)});
+            json!([{"type": "BODY", "text": "Hi"}, {"type": "BUTTONS", "buttons": [button, button, button]}])
+        };
+        assert!(check_components(&flow(20_000), "UTILITY", ParameterFormat::Positional).is_ok());
+        assert!(check_components(&flow(30_000), "UTILITY", ParameterFormat::Positional).is_err(), "over 64 KiB in all");
     }
 
     #[test]

@@ -97,7 +97,12 @@ pub struct Settings {
     pub faults: Vec<limits::Fault>,
     /// How webhooks are delivered, and when sent messages are delivered and read.
     pub webhooks: webhooks::WebhookSettings,
+    /// How long sent messages are kept (docs/whatsapp.md); older ones are pruned.
+    pub message_retention: std::time::Duration,
 }
+
+/// How long sent messages are kept unless the server is told otherwise.
+pub const DEFAULT_MESSAGE_RETENTION: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
 
 impl Default for Settings {
     fn default() -> Self {
@@ -106,6 +111,7 @@ impl Default for Settings {
             rate_limits: Default::default(),
             faults: Vec::new(),
             webhooks: Default::default(),
+            message_retention: DEFAULT_MESSAGE_RETENTION,
         }
     }
 }
@@ -126,6 +132,8 @@ pub struct Service {
     committer: Arc<Committer>,
     /// Woken when a write has queued webhook deliveries.
     deliveries_queued: Arc<tokio::sync::Notify>,
+    /// When (server clock, seconds) sent messages were last pruned.
+    messages_pruned_at: std::sync::atomic::AtomicI64,
 }
 
 /// Group commit: writes are checked and applied one at a time, then committed in groups, one
@@ -304,6 +312,7 @@ impl Service {
             clock,
             committer,
             deliveries_queued: Arc::new(tokio::sync::Notify::new()),
+            messages_pruned_at: std::sync::atomic::AtomicI64::new(i64::MIN),
         })
     }
 

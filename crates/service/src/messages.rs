@@ -22,12 +22,252 @@ const TYPES: [&str; 11] = [
 ];
 
 pub const MAX_TEXT_CHARS: usize = 4096;
+/// A media caption (Meta: 1,024 characters).
+pub const MAX_CAPTION_CHARS: usize = 1024;
+/// `biz_opaque_callback_data` (Meta: 512 characters).
+pub const MAX_CALLBACK_DATA_CHARS: usize = 512;
+/// The largest message body wabagate keeps, once normalised (its bound; Meta publishes none).
+pub const MAX_STORED_BYTES: usize = 64 * 1024;
 
 /// A message that passed the checks.
 pub struct Outgoing {
     pub input: String,
     pub wa_id: String,
     pub kind: String,
+    /// The message as stored: only the fields of a Cloud API message, each within Meta's limits.
+    /// Credentials (`access_token`, `appsecret_proof`) and unknown keys are never part of it.
+    pub stored: Value,
+}
+
+use model::shape::{self, Shape};
+
+/// How often (on the server's clock) sent messages older than the retention are pruned.
+pub const PRUNE_EVERY_SECS: i64 = 60;
+/// How many messages one pruning transaction deletes.
+pub const PRUNE_BATCH: usize = 1000;
+
+impl crate::Service {
+    /// Forgets the sent messages older than the retention (`--message-retention`), in batches,
+    /// at most once a minute of the server's clock. Answers how many were forgotten.
+    pub async fn prune_messages(&self) -> Result<u64, GraphError> {
+        use std::sync::atomic::Ordering;
+        let now = self.now();
+        let last = self.messages_pruned_at.load(Ordering::Relaxed);
+        if last != i64::MIN && now - last < PRUNE_EVERY_SECS && now >= last {
+            return Ok(0);
+        }
+        self.messages_pruned_at.store(now, Ordering::Relaxed);
+        let before = now - self.settings().message_retention.as_secs() as i64;
+        let mut total = 0;
+        loop {
+            let n = self.read("pruning old messages", move |s| s.prune_messages(before, PRUNE_BATCH)).await?;
+            total += n;
+            if n < PRUNE_BATCH as u64 {
+                break;
+            }
+        }
+        if total > 0 {
+            tracing::info!(pruned = total, "forgot messages older than the message retention");
+        }
+        Ok(total)
+    }
+}
+
+// The shapes of what a message keeps (docs/whatsapp.md, "What a message keeps"). Limits are
+// Meta's where it publishes them, wabagate's bounds elsewhere.
+const ID: Shape = Shape::Text(256);
+const MEDIA: Shape = Shape::Object(&[
+    ("id", ID),
+    ("link", Shape::Text(2048)),
+    ("caption", Shape::Text(MAX_CAPTION_CHARS)),
+    ("filename", Shape::Text(255)),
+]);
+const LOCATION: Shape = Shape::Object(&[
+    ("latitude", Shape::Number),
+    ("longitude", Shape::Number),
+    ("name", Shape::Text(1000)),
+    ("address", Shape::Text(1000)),
+]);
+const CONTACT: Shape = Shape::Object(&[
+    (
+        "addresses",
+        Shape::List(
+            10,
+            &Shape::Object(&[
+                ("street", Shape::Text(1000)),
+                ("city", Shape::Text(256)),
+                ("state", Shape::Text(256)),
+                ("zip", Shape::Text(32)),
+                ("country", Shape::Text(256)),
+                ("country_code", Shape::Text(8)),
+                ("type", Shape::Text(32)),
+            ]),
+        ),
+    ),
+    ("birthday", Shape::Text(32)),
+    ("emails", Shape::List(10, &Shape::Object(&[("email", Shape::Text(320)), ("type", Shape::Text(32))]))),
+    (
+        "name",
+        Shape::Object(&[
+            ("formatted_name", Shape::Text(512)),
+            ("first_name", Shape::Text(256)),
+            ("last_name", Shape::Text(256)),
+            ("middle_name", Shape::Text(256)),
+            ("suffix", Shape::Text(64)),
+            ("prefix", Shape::Text(64)),
+        ]),
+    ),
+    (
+        "org",
+        Shape::Object(&[("company", Shape::Text(256)), ("department", Shape::Text(256)), ("title", Shape::Text(256))]),
+    ),
+    (
+        "phones",
+        Shape::List(
+            10,
+            &Shape::Object(&[("phone", Shape::Text(64)), ("type", Shape::Text(32)), ("wa_id", Shape::Text(32))]),
+        ),
+    ),
+    ("urls", Shape::List(10, &Shape::Object(&[("url", Shape::Text(2048)), ("type", Shape::Text(32))]))),
+]);
+const INTERACTIVE_TEXT: Shape = Shape::Object(&[("text", Shape::Text(MAX_TEXT_CHARS))]);
+const INTERACTIVE: Shape = Shape::Object(&[
+    ("type", Shape::Text(32)),
+    (
+        "header",
+        Shape::Object(&[
+            ("type", Shape::Text(32)),
+            ("text", Shape::Text(60)),
+            ("image", MEDIA),
+            ("video", MEDIA),
+            ("document", MEDIA),
+        ]),
+    ),
+    ("body", INTERACTIVE_TEXT),
+    ("footer", Shape::Object(&[("text", Shape::Text(60))])),
+    (
+        "action",
+        Shape::Object(&[
+            ("button", Shape::Text(20)),
+            (
+                "buttons",
+                Shape::List(
+                    3,
+                    &Shape::Object(&[
+                        ("type", Shape::Text(32)),
+                        ("reply", Shape::Object(&[("id", ID), ("title", Shape::Text(20))])),
+                    ]),
+                ),
+            ),
+            (
+                "sections",
+                Shape::List(
+                    10,
+                    &Shape::Object(&[
+                        ("title", Shape::Text(24)),
+                        (
+                            "rows",
+                            Shape::List(
+                                10,
+                                &Shape::Object(&[
+                                    ("id", Shape::Text(200)),
+                                    ("title", Shape::Text(24)),
+                                    ("description", Shape::Text(72)),
+                                ]),
+                            ),
+                        ),
+                        ("product_items", Shape::List(30, &Shape::Object(&[("product_retailer_id", ID)]))),
+                    ]),
+                ),
+            ),
+            ("catalog_id", ID),
+            ("product_retailer_id", ID),
+            ("name", Shape::Text(64)),
+            // Flows and call-to-action URLs carry free-form parameters.
+            ("parameters", Shape::Json(8192)),
+        ]),
+    ),
+]);
+const TEMPLATE_PARAMETER: Shape = Shape::Object(&[
+    ("type", Shape::Text(32)),
+    ("parameter_name", Shape::Text(512)),
+    ("text", Shape::Text(MAX_TEXT_CHARS)),
+    ("payload", Shape::Text(1000)),
+    ("coupon_code", Shape::Text(20)),
+    (
+        "currency",
+        Shape::Object(&[
+            ("fallback_value", Shape::Text(256)),
+            ("code", Shape::Text(8)),
+            ("amount_1000", Shape::Number),
+        ]),
+    ),
+    ("date_time", Shape::Object(&[("fallback_value", Shape::Text(256))])),
+    ("image", MEDIA),
+    ("video", MEDIA),
+    ("document", MEDIA),
+    ("location", LOCATION),
+    ("action", Shape::Json(8192)),
+    ("limited_time_offer", Shape::Json(1024)),
+]);
+const TEMPLATE: Shape = Shape::Object(&[
+    ("name", Shape::Text(template::MAX_NAME_CHARS)),
+    ("namespace", Shape::Text(256)),
+    ("language", Shape::Object(&[("code", Shape::Text(16)), ("policy", Shape::Text(16))])),
+    (
+        "components",
+        Shape::List(
+            20,
+            &Shape::Object(&[
+                ("type", Shape::Text(32)),
+                ("sub_type", Shape::Text(32)),
+                ("index", Shape::Number),
+                ("parameters", Shape::List(100, &TEMPLATE_PARAMETER)),
+            ]),
+        ),
+    ),
+]);
+
+/// The object a message of this type carries, as stored.
+fn content_shape(kind: &str) -> &'static Shape {
+    const TEXT: Shape = Shape::Object(&[("body", Shape::Text(MAX_TEXT_CHARS)), ("preview_url", Shape::Bool)]);
+    const REACTION: Shape = Shape::Object(&[("message_id", ID), ("emoji", Shape::Text(16))]);
+    const CONTACTS: Shape = Shape::List(257, &CONTACT);
+    match kind {
+        "text" => &TEXT,
+        "location" => &LOCATION,
+        "reaction" => &REACTION,
+        "contacts" => &CONTACTS,
+        "interactive" => &INTERACTIVE,
+        "template" => &TEMPLATE,
+        _ => &MEDIA,
+    }
+}
+
+/// The message as stored: the Cloud API's top-level fields and the type's object, normalised.
+fn stored(body: &Value, input: &str, kind: &str) -> Result<Value, GraphError> {
+    let refuse: shape::Refuse = GraphError::message_invalid;
+    let mut out = serde_json::Map::new();
+    out.insert("messaging_product".into(), Value::from("whatsapp"));
+    out.insert("recipient_type".into(), Value::from("individual"));
+    out.insert("to".into(), Value::from(input));
+    out.insert("type".into(), Value::from(kind));
+    let content = body.get(kind).unwrap_or(&Value::Null);
+    if let Some(c) = shape::normalize(content, content_shape(kind), kind, refuse)? {
+        out.insert(kind.into(), c);
+    }
+    const CONTEXT: Shape = Shape::Object(&[("message_id", ID)]);
+    const CALLBACK_DATA: Shape = Shape::Text(MAX_CALLBACK_DATA_CHARS);
+    for (key, shape) in [("context", &CONTEXT), ("biz_opaque_callback_data", &CALLBACK_DATA)] {
+        if let Some(v) = body.get(key).map(|v| shape::normalize(v, shape, key, refuse)).transpose()?.flatten() {
+            out.insert(key.into(), v);
+        }
+    }
+    let out = Value::Object(out);
+    if serde_json::to_string(&out).map_or(usize::MAX, |s| s.len()) > MAX_STORED_BYTES {
+        return Err(GraphError::message_invalid(format!("the message must be at most {MAX_STORED_BYTES} bytes")));
+    }
+    Ok(out)
 }
 
 /// A new message id: `wamid.` and base64, as Meta writes them.
@@ -92,7 +332,8 @@ pub fn check(world: &World, waba: GraphId, body: &Value) -> Result<Outgoing, Gra
         "template" => check_template(world, waba, content)?,
         _ => {}
     }
-    Ok(Outgoing { input, wa_id, kind })
+    let stored = stored(body, &input, &kind)?;
+    Ok(Outgoing { input, wa_id, kind, stored })
 }
 
 /// A template message: the template must exist in that language on the WABA, be APPROVED, and

@@ -79,9 +79,42 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc).is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
 }
 
+/// A two-step verification PIN's hash: Argon2id with a random salt, as for passwords.
+pub fn hash_pin(pin: &str) -> model::Secret {
+    hash_password(pin)
+}
+
+/// Whether a stored PIN hash is the unsalted SHA-256 hex of the PIN that earlier versions kept;
+/// it is still accepted, and replaced by an Argon2id hash at the next successful registration.
+pub fn is_legacy_pin_hash(stored: &str) -> bool {
+    !stored.starts_with("$argon2")
+}
+
+/// Checks a PIN against its stored hash (Argon2id, or the legacy SHA-256 hex), in constant time.
+pub fn verify_pin(pin: &str, stored: &str) -> bool {
+    if is_legacy_pin_hash(stored) {
+        secrets_equal(&hex::encode(Sha256::digest(pin.as_bytes())), &stored.to_ascii_lowercase())
+    } else {
+        verify_password(pin, stored)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pins_hash_salted_and_legacy_sha256_hashes_still_verify() {
+        let (a, b) = (hash_pin("123456"), hash_pin("123456"));
+        assert_ne!(a, b, "salted");
+        assert!(a.expose().starts_with("$argon2id$"));
+        assert!(verify_pin("123456", a.expose()));
+        assert!(!verify_pin("654321", a.expose()));
+        let legacy = hex::encode(Sha256::digest(b"123456"));
+        assert!(is_legacy_pin_hash(&legacy));
+        assert!(verify_pin("123456", &legacy));
+        assert!(!verify_pin("123457", &legacy));
+    }
 
     #[test]
     fn tokens_are_prefixed_random_and_shaped() {

@@ -121,6 +121,10 @@ pub trait Store: Send + Sync + 'static {
     /// The newest messages sent from a WABA's phone numbers, newest first.
     fn messages(&self, waba: GraphId, limit: usize) -> Result<Vec<model::Message>>;
 
+    /// Forgets up to `limit` of the oldest messages created before `before` (seconds); answers
+    /// how many.
+    fn prune_messages(&self, before: i64, limit: usize) -> Result<u64>;
+
     /// Audit events, newest first.
     fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>>;
 

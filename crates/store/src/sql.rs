@@ -281,6 +281,10 @@ pub const LOADS: &[(&str, Decode)] = &[
     ("SELECT body FROM app_subscriptions ORDER BY app, object", |r| Ok(Change::AppSubscribe(Box::new(body(r)?)))),
 ];
 
+/// Deletes the oldest messages created before `$1`, at most `$2` of them.
+pub const PRUNE_MESSAGES: &str = "DELETE FROM messages WHERE seq IN
+    (SELECT seq FROM messages WHERE created_time < $1 ORDER BY created_time LIMIT $2)";
+
 /// The newest messages of a WABA: parameters `waba`, `limit`.
 pub const MESSAGES: &str = "SELECT body FROM messages WHERE waba = $1 ORDER BY seq DESC LIMIT $2";
 

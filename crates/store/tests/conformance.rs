@@ -195,6 +195,46 @@ fn conforms(store: &dyn Store) {
         .unwrap();
     let ids: Vec<String> = store.messages(w, 10).unwrap().into_iter().map(|m| m.id).collect();
     assert_eq!(ids, ["wamid.2", "wamid.1"]);
+
+    // Pruning by age, in batches: the oldest first, the newer kept.
+    let newer = Message { created_time: 50, ..m("wamid.3") };
+    store.commit(store.log_head().unwrap(), &[Change::Message(Box::new(newer))], &[]).unwrap();
+    assert_eq!(store.prune_messages(50, 1).unwrap(), 1);
+    assert_eq!(store.prune_messages(50, 10).unwrap(), 1);
+    assert_eq!(store.prune_messages(50, 10).unwrap(), 0);
+    let ids: Vec<String> = store.messages(w, 10).unwrap().into_iter().map(|m| m.id).collect();
+    assert_eq!(ids, ["wamid.3"]);
+}
+
+/// A message stored as earlier versions stored it: the whole parameter set, credentials included.
+fn message_with_credentials() -> Message {
+    Message {
+        id: "wamid.old".into(),
+        phone_number: GraphId(1_000_000_000_000_005),
+        waba: GraphId(1_000_000_000_000_002),
+        to: "15550001111".into(),
+        kind: "text".into(),
+        body: serde_json::json!({
+            "messaging_product": "whatsapp", "to": "15550001111", "type": "text",
+            "text": {"body": "hi", "preview_url": true}, "context": {"message_id": "wamid.x"},
+            "access_token": "EAAsecret", "appsecret_proof": "deadbeef", "junk": [1, 2],
+        }),
+        sent_by: GraphId(1_000_000_000_000_003),
+        created_time: 7,
+    }
+}
+
+/// After the scrubbing migration, the stored message holds only its message fields.
+fn scrubbed(store: &dyn Store) {
+    let m = store.messages(GraphId(1_000_000_000_000_002), 10).unwrap();
+    let old = m.iter().find(|m| m.id == "wamid.old").expect("the message is kept");
+    assert_eq!(
+        old.body,
+        serde_json::json!({
+            "messaging_product": "whatsapp", "to": "15550001111", "type": "text",
+            "text": {"body": "hi", "preview_url": true}, "context": {"message_id": "wamid.x"},
+        })
+    );
 }
 
 /// The webhook queue: each app's events about one entry leave one at a time, in order of when
@@ -279,7 +319,16 @@ fn sqlite_conforms_and_refuses_a_newer_schema() {
     // A store of one server's own frees every lease when that server starts again.
     store.release_all_leases().unwrap();
     assert_eq!(store.claim_deliveries(63_001, 123_001, 10).unwrap().len(), 3);
+    // Messages stored with credentials before version 5 are scrubbed by it.
+    store.commit(0, &[Change::Message(Box::new(message_with_credentials()))], &[]).unwrap();
+    drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("UPDATE schema_version SET version = 4", []).unwrap();
+    drop(conn);
+    scrubbed(&SqliteStore::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let raw: String = conn.query_row("SELECT group_concat(body) FROM messages", [], |r| r.get(0)).unwrap();
+    assert!(!raw.contains("EAAsecret") && !raw.contains("deadbeef"), "{raw}");
     conn.execute("UPDATE schema_version SET version = 99", []).unwrap();
     drop(conn);
     let err = SqliteStore::open(&path).err().expect("a newer schema is refused");
@@ -307,7 +356,7 @@ fn postgres_conforms_logs_changes_and_refuses_a_newer_schema() {
         conforms(s.as_ref());
         // Every write is in the change log, in order; a write checked against an old position is stale.
         let log = s.changes_since(0).unwrap();
-        assert_eq!(log.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(log.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
         assert!(s.commit(1, &[], &[]).unwrap_err().stale);
         queue_conforms(s.as_ref());
     });
@@ -316,6 +365,26 @@ fn postgres_conforms_logs_changes_and_refuses_a_newer_schema() {
     rt.block_on(async {
         let (client, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls).await.unwrap();
         tokio::spawn(conn);
+        client.batch_execute(&format!("UPDATE {schema}.schema_version SET version = 3")).await.unwrap();
+    });
+    // Messages stored with credentials before version 4 are scrubbed by it.
+    let s = store.clone();
+    rt.block_on(tokio::task::spawn_blocking(move || {
+        let head = s.log_head().unwrap();
+        s.commit(head, &[Change::Message(Box::new(message_with_credentials()))], &[]).unwrap();
+    }))
+    .unwrap();
+    let reopened = Arc::new(rt.block_on(PgStore::open(&url)).unwrap());
+    rt.block_on(tokio::task::spawn_blocking(move || scrubbed(reopened.as_ref()))).unwrap();
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        let raw: String = client
+            .query_one(&format!("SELECT string_agg(body, ',') FROM {schema}.messages"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert!(!raw.contains("EAAsecret") && !raw.contains("deadbeef"), "{raw}");
         client.batch_execute(&format!("UPDATE {schema}.schema_version SET version = 99")).await.unwrap();
     });
     let err = rt.block_on(PgStore::open(&url)).err().expect("a newer schema is refused");

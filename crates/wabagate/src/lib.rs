@@ -4,6 +4,7 @@
 pub mod copy;
 pub mod http;
 pub mod observe;
+pub mod private;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -83,8 +84,7 @@ pub const DATABASE_FILE: &str = "wabagate.db";
 /// Opens the store (PostgreSQL when `cfg.database` names one, else SQLite under `cfg.data`),
 /// seeds it if empty, and starts serving.
 pub async fn start(cfg: ServeConfig) -> Result<Server, StartError> {
-    std::fs::create_dir_all(&cfg.data)
-        .map_err(|e| StartError(format!("cannot create the data directory {}: {e}", cfg.data.display())))?;
+    private::secure_data_dir(&cfg.data)?;
     let store: Arc<dyn Store> = match cfg.database.as_deref() {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Arc::new(
             PgStore::open(url).await.map_err(|e| StartError(format!("cannot open the PostgreSQL store: {e}")))?,
@@ -107,8 +107,7 @@ pub async fn start(cfg: ServeConfig) -> Result<Server, StartError> {
 
 /// Starts serving over a store already opened (tests wrap the store to watch it).
 pub async fn start_with_store(cfg: ServeConfig, store: Arc<dyn Store>) -> Result<Server, StartError> {
-    std::fs::create_dir_all(&cfg.data)
-        .map_err(|e| StartError(format!("cannot create the data directory {}: {e}", cfg.data.display())))?;
+    private::secure_data_dir(&cfg.data)?;
     let fixtures = match &cfg.fixtures {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -170,7 +169,10 @@ pub async fn start_with_store(cfg: ServeConfig, store: Arc<dyn Store>) -> Result
             loop {
                 tokio::select! {
                     _ = usage.tick() => { let _ = flusher.flush_usage().await; }
-                    _ = review.tick() => { let _ = flusher.review_due_templates().await; }
+                    _ = review.tick() => {
+                        let _ = flusher.review_due_templates().await;
+                        let _ = flusher.prune_messages().await;
+                    }
                     _ = flush_stop.changed() => break,
                 }
             }

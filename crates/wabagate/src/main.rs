@@ -98,6 +98,9 @@ enum Command {
         /// When a sent message's `read` status webhook follows its `sent` one (`never` for none).
         #[arg(long, env = "WABAGATE_MESSAGE_READ_AFTER", default_value = "2s", value_parser = service::webhooks::Delay::parse)]
         message_read_after: service::webhooks::Delay,
+        /// How long sent messages are kept; older ones are pruned (`30d`, `12h`).
+        #[arg(long, env = "WABAGATE_MESSAGE_RETENTION", default_value = "30d", value_parser = service::webhooks::parse_duration)]
+        message_retention: Duration,
         /// Log lines as text for people or JSON for machines; one line per request either way.
         /// Levels and targets with RUST_LOG (`warn` quiets the request lines).
         #[arg(long, env = "WABAGATE_LOG_FORMAT", value_enum, default_value = "text")]
@@ -250,6 +253,7 @@ fn main() -> ExitCode {
             webhook_timeout,
             message_delivered_after,
             message_read_after,
+            message_retention,
             shutdown_timeout,
             log_format: _,
             config: _,
@@ -262,7 +266,7 @@ fn main() -> ExitCode {
                 delivered_after: message_delivered_after.0,
                 read_after: message_read_after.0,
             };
-            let settings = service::Settings { template_review, rate_limits, faults, webhooks };
+            let settings = service::Settings { template_review, rate_limits, faults, webhooks, message_retention };
             runtime.block_on(serve(wabagate::ServeConfig {
                 listen,
                 data,

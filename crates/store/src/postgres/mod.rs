@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("001_initial.sql"),
     include_str!("002_app_subscriptions.sql"),
     include_str!("003_webhook_deliveries.sql"),
+    include_str!("004_scrub_messages.sql"),
 ];
 
 /// The channel servers NOTIFY on after each write.
@@ -360,6 +361,13 @@ impl Store for PgStore {
 
     fn watch(&self) -> Option<Arc<Notify>> {
         Some(self.changed.clone())
+    }
+
+    fn prune_messages(&self, before: i64, limit: usize) -> Result<u64> {
+        self.block(async {
+            let client = self.client().await?;
+            Ok(client.execute(sql::PRUNE_MESSAGES, &[&before, &(limit as i64)]).await?)
+        })
     }
 
     fn messages(&self, waba: GraphId, limit: usize) -> Result<Vec<model::Message>> {

@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("002_whatsapp_assets.sql"),
     include_str!("003_app_subscriptions.sql"),
     include_str!("004_webhook_deliveries.sql"),
+    include_str!("005_scrub_messages.sql"),
 ];
 
 pub struct SqliteStore {
@@ -30,6 +31,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the store at `path` and brings its schema up to date. Refuses a
     /// store whose schema is newer than this binary knows.
     pub fn open(path: &Path) -> Result<SqliteStore> {
+        create_private(path, false)?;
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -50,9 +52,18 @@ impl SqliteStore {
             return Err(StoreError::new(format!("{} exists; a backup writes a new file", to.display())));
         }
         let target = to.to_str().ok_or_else(|| StoreError::new("the backup's path must be UTF-8"))?;
-        let conn = Connection::open_with_flags(from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        conn.execute("VACUUM INTO ?1", [target])?;
+        // VACUUM INTO fills an empty file and keeps its mode: the copy is private from the start.
+        create_private(to, true)?;
+        let vacuum = || -> Result<()> {
+            let conn = Connection::open_with_flags(from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+            conn.busy_timeout(std::time::Duration::from_secs(30))?;
+            conn.execute("VACUUM INTO ?1", [target])?;
+            Ok(())
+        };
+        if let Err(e) = vacuum() {
+            let _ = std::fs::remove_file(to);
+            return Err(e);
+        }
         let copy = Connection::open_with_flags(to, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let check: String = copy.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
         if check != "ok" {
@@ -66,6 +77,27 @@ impl SqliteStore {
         // on drop), so a poisoned lock is safe to keep using.
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Creates `path` as an empty file only its owner can read and write (0600, whatever the
+/// umask), unless it exists and `new` is false. SQLite gives the `-wal` and `-shm` files it
+/// creates beside a database the database file's mode.
+fn create_private(path: &Path, new: bool) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).mode(0o600);
+    if new {
+        options.create_new(true)
+    } else {
+        options.create(true)
+    };
+    let existed = !new && path.exists();
+    let file = options.open(path).map_err(|e| StoreError::new(format!("cannot create {}: {e}", path.display())))?;
+    if !existed {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| StoreError::new(format!("cannot make {} private: {e}", path.display())))?;
+    }
+    Ok(())
 }
 
 fn migrate(conn: &Connection) -> Result<()> {
@@ -188,6 +220,11 @@ impl Store for SqliteStore {
     fn messages(&self, waba: GraphId, limit: usize) -> Result<Vec<model::Message>> {
         let conn = self.conn();
         rows(&conn, sql::MESSAGES, &[P::Int(sql::id(waba)?), P::Int(limit as i64)], sql::message_row)
+    }
+
+    fn prune_messages(&self, before: i64, limit: usize) -> Result<u64> {
+        let conn = self.conn();
+        Ok(conn.execute(&numbered(sql::PRUNE_MESSAGES), [before, limit as i64])? as u64)
     }
 
     fn audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>> {

@@ -54,6 +54,9 @@ impl Store for Flaky {
     fn release_all_leases(&self) -> store::Result<()> {
         self.inner.release_all_leases()
     }
+    fn prune_messages(&self, before: i64, limit: usize) -> store::Result<u64> {
+        self.inner.prune_messages(before, limit)
+    }
     fn prune_deliveries(&self, before_ms: i64) -> store::Result<u64> {
         self.inner.prune_deliveries(before_ms)
     }

@@ -17,6 +17,7 @@ mod memory;
 mod observe;
 mod persistence;
 mod replicas;
+mod secrets;
 mod solutions;
 mod system_users;
 mod templates;
