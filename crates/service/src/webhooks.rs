@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
-use model::{AppSubscription, Change, GraphError, GraphId, Secret};
+use model::rules::{self, Pending};
+use model::{AppSubscription, Change, GraphError, GraphId, Secret, SubscribedApp};
 use rand::Rng;
 
-use crate::Service;
+use crate::{Acting, Service, Tx};
 
 /// The one object type wabagate sends events for.
 pub const WABA_OBJECT: &str = "whatsapp_business_account";
@@ -91,6 +92,25 @@ pub async fn verify_callback(callback_url: &str, verify_token: &str) -> Result<(
     Ok(())
 }
 
+/// An app's subscription as the audit log shows it (without its verify token).
+fn subscription_json(s: &AppSubscription) -> serde_json::Value {
+    serde_json::json!({"object": s.object, "callback_url": s.callback_url, "fields": s.fields})
+}
+
+/// Audits a change an app made with its app token, in the log of the app's business.
+fn audit_app(
+    tx: &mut Tx<'_>,
+    app: GraphId,
+    action: &str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) {
+    let Some(a) = tx.world().app(app) else { return };
+    let actor = model::Actor { user: app, name: a.name.clone(), token: None, via: crate::Via::Api.as_str().into() };
+    let business = a.business;
+    tx.audit_by(actor, business, action, app, "app", before, after);
+}
+
 impl Service {
     /// `POST /{app}/subscriptions`: after the handshake, subscribes the app to `fields` of the
     /// object (added to those it has), at this callback and verify token.
@@ -121,14 +141,17 @@ impl Service {
                 }
             }
             all.sort();
-            tx.change(Change::AppSubscribe(Box::new(AppSubscription {
+            let before = tx.world().app_subscriptions_of(app).find(|s| s.object == object).map(subscription_json);
+            let next = AppSubscription {
                 app,
                 object: object.to_string(),
                 callback_url: callback_url.to_string(),
                 verify_token: Secret::new(verify_token),
                 fields: all,
                 created_time: tx.now(),
-            })));
+            };
+            audit_app(tx, app, "webhooks.subscribe", before, Some(subscription_json(&next)));
+            tx.change(Change::AppSubscribe(Box::new(next)));
             Ok(())
         })
         .await
@@ -157,10 +180,14 @@ impl Service {
                     Some(removed) => s.fields.iter().filter(|f| !removed.contains(f)).cloned().collect(),
                     None => Vec::new(),
                 };
+                let before = Some(subscription_json(&s));
                 if kept.is_empty() {
+                    audit_app(tx, app, "webhooks.unsubscribe", before, None);
                     tx.change(Change::AppUnsubscribe { app, object: s.object });
                 } else {
-                    tx.change(Change::AppSubscribe(Box::new(AppSubscription { fields: kept, ..s })));
+                    let next = AppSubscription { fields: kept, ..s };
+                    audit_app(tx, app, "webhooks.unsubscribe", before, Some(subscription_json(&next)));
+                    tx.change(Change::AppSubscribe(Box::new(next)));
                 }
             }
             Ok(())
@@ -234,7 +261,7 @@ pub fn envelope(entry: GraphId, time: i64, field: &str, value: &serde_json::Valu
     serde_json::json!({"object": WABA_OBJECT, "entry": [entry]}).to_string()
 }
 
-impl crate::Tx<'_> {
+impl Tx<'_> {
     /// Whether the app's subscription to WABA events includes `field`.
     fn app_wants(&self, app: GraphId, field: &str) -> bool {
         self.world().app_subscriptions_of(app).any(|s| s.object == WABA_OBJECT && s.fields.iter().any(|f| f == field))
@@ -247,12 +274,51 @@ impl crate::Tx<'_> {
     }
 
     /// [`Self::notify_waba`], for an event that happens at `due_ms` (a message read later).
+    /// An app subscribed to the WABA whose business no longer reaches it gets nothing
+    /// ([`rules::webhook_reach`]).
     pub fn notify_waba_at(&mut self, waba: GraphId, field: &str, value: serde_json::Value, due_ms: i64) {
         let apps: Vec<GraphId> = self.world().subscribed_apps_of(waba).map(|s| s.app).collect();
         for app in apps {
+            if let Err(why) = rules::webhook_reach(self.world(), app, waba, &Pending::Nothing) {
+                tracing::warn!(%app, %waba, field, why, "webhook event not queued: the app no longer reaches the WABA");
+                continue;
+            }
             if self.app_wants(app, field) {
                 self.queue_event(app, waba, Some(waba), field, &value, due_ms);
             }
+        }
+    }
+
+    /// Ends, in this write, the subscriptions to `waba` (`/{waba}/subscribed_apps`, override
+    /// callbacks included) of the apps that will no longer reach it once `pending` is applied,
+    /// each audited in the logs of the app's business and of the WABA's owner.
+    pub fn end_lost_subscriptions(&mut self, acting: &Acting, waba: GraphId, pending: &Pending<'_>) {
+        let world = self.world();
+        let owner = world.waba(waba).map(|w| w.owner);
+        let lost: Vec<(SubscribedApp, String)> = world
+            .subscribed_apps_of(waba)
+            .filter_map(|s| rules::webhook_reach(world, s.app, waba, pending).err().map(|why| (s.clone(), why)))
+            .collect();
+        for (s, why) in lost {
+            let before = serde_json::json!({
+                "app": s.app.to_string(),
+                "override_callback_uri": s.override_callback_uri,
+            });
+            let after = serde_json::json!({"ended": why});
+            let mut businesses: Vec<GraphId> = world.app(s.app).map(|a| a.business).into_iter().collect();
+            businesses.extend(owner.filter(|o| !businesses.contains(o)));
+            for business in businesses {
+                self.audit(
+                    acting,
+                    business,
+                    "subscribed_app.end",
+                    waba,
+                    "waba",
+                    Some(before.clone()),
+                    Some(after.clone()),
+                );
+            }
+            self.change(Change::Unsubscribe { waba, app: s.app });
         }
     }
 

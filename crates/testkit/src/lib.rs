@@ -97,6 +97,19 @@ impl TestServer {
         Self::boot(dir, Some(path), Arc::new(Clock::default()), fresh_database()).await
     }
 
+    /// A server over a fresh store with the world of these fixtures (TOML) and these settings.
+    pub async fn with_fixtures_and_settings(toml: &str, settings: service::Settings) -> TestServer {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("fixtures.toml");
+        std::fs::write(&path, toml).expect("fixtures written");
+        let clock = Arc::new(Clock::default());
+        let database = fresh_database();
+        let mut cfg = Self::config(&dir, Some(path.clone()), &clock, database.clone());
+        cfg.settings = settings;
+        let server = wabagate::start(cfg).await.expect("the server starts");
+        Self::running(server, dir, Some(path), clock, database)
+    }
+
     /// A server with the demo world over a store the test supplies (a wrapper that watches the
     /// calls the server makes, say).
     pub async fn start_with_store(store: impl FnOnce(&std::path::Path) -> Arc<dyn store::Store>) -> TestServer {
