@@ -107,7 +107,13 @@ impl Service {
     async fn attempt(self: Arc<Self>, client: reqwest::Client, d: WebhookDelivery) -> u64 {
         let started = Instant::now();
         let target = self.target(&d);
+        let deny_private = self.settings.webhooks.deny_private;
+        let refused = target.as_ref().ok().and_then(|t| match reqwest::Url::parse(&t.url) {
+            Ok(url) => crate::outbound::check_url(&url, deny_private).err().map(|r| r.0),
+            Err(_) => Some(format!("{} is not a URL", t.url)),
+        });
         let sent = match &target {
+            Ok(_) if refused.is_some() => Sent::Unanswered(refused.unwrap_or_default()),
             Ok(t) => {
                 let (sha1, sha256) = signatures(&t.secret, d.event.body.as_bytes());
                 let request = client
@@ -120,6 +126,9 @@ impl Service {
                     .body(d.event.body.clone());
                 match request.send().await {
                     Ok(response) => Sent::Answered(response.status().as_u16()),
+                    Err(e) if crate::outbound::refusal(&e).is_some() => {
+                        Sent::Unanswered(crate::outbound::refusal(&e).unwrap_or_default())
+                    }
                     Err(e) if e.is_timeout() => Sent::Unanswered("timed out".into()),
                     Err(e) if e.is_connect() => Sent::Unanswered("could not connect".into()),
                     Err(e) => Sent::Unanswered(e.to_string()),
@@ -192,10 +201,7 @@ impl Service {
 
     /// Sends queued webhook deliveries until `stop` turns true.
     pub async fn run_deliveries(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
-        let client = match reqwest::Client::builder()
-            .timeout(self.settings.webhooks.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
+        let client = match crate::outbound::client(self.settings.webhooks.timeout, self.settings.webhooks.deny_private)
         {
             Ok(c) => c,
             Err(e) => {

@@ -9,6 +9,7 @@ pub mod fixtures;
 pub mod limits;
 mod messages;
 mod ops;
+pub mod outbound;
 pub mod secrets;
 mod sharing;
 pub mod solutions;

@@ -8,7 +8,7 @@ use model::rules::{self, Pending};
 use model::{AppSubscription, Change, GraphError, GraphId, Secret, SubscribedApp};
 use rand::Rng;
 
-use crate::{Acting, Service, Tx};
+use crate::{Acting, Service, Tx, outbound};
 
 /// The one object type wabagate sends events for.
 pub const WABA_OBJECT: &str = "whatsapp_business_account";
@@ -59,34 +59,50 @@ fn check_fields(fields: &[String]) -> Result<(), GraphError> {
     }
 }
 
-/// Asks the callback to echo a challenge, as Meta does before it accepts a subscription.
-pub async fn verify_callback(callback_url: &str, verify_token: &str) -> Result<(), GraphError> {
+/// How much of a wrong answer the 2200 error quotes, in characters, before an ellipsis: no more
+/// than Meta quotes (its message shows `received="\u003C!DOCTYPE html>\u003Cht..."`, 18).
+pub const QUOTED_CHARS: usize = 18;
+
+/// What the 2200 error says it received: the answer's first [`QUOTED_CHARS`] characters and
+/// `...` if there were more, or none of it when the callback is on a loopback, link-local or
+/// private address, where it can only be an internal page.
+fn received(body: &str, private: bool) -> String {
+    if private {
+        return "received=\"\" (the answer of a callback on a loopback, link-local or private address is not quoted)"
+            .into();
+    }
+    let mut chars = body.chars();
+    let quoted: String = chars.by_ref().take(QUOTED_CHARS).collect();
+    let more = if chars.next().is_some() { "..." } else { "" };
+    format!("received=\"{quoted}{more}\"")
+}
+
+/// Asks the callback to echo a challenge, as Meta does before it accepts a subscription. With
+/// `deny_private`, a callback on a private address is refused (crate::outbound).
+pub async fn verify_callback(callback_url: &str, verify_token: &str, deny_private: bool) -> Result<(), GraphError> {
     let url = reqwest::Url::parse(callback_url)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .ok_or_else(|| GraphError::invalid_param("Param callback_url must be an http or https URL"))?;
+    outbound::check_url(&url, deny_private).map_err(|r| GraphError::callback_verification_failed(&r.0))?;
     let challenge = rand::rng().random_range(100_000_000u64..10_000_000_000).to_string();
-    let client = reqwest::Client::builder()
-        .timeout(HANDSHAKE_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
+    let client = outbound::client(HANDSHAKE_TIMEOUT, deny_private)
         .map_err(|e| GraphError::callback_verification_failed(&e.to_string()))?;
     let query = [("hub.mode", "subscribe"), ("hub.challenge", challenge.as_str()), ("hub.verify_token", verify_token)];
-    let response = client
-        .get(url)
-        .query(&query)
-        .send()
-        .await
-        .map_err(|_| GraphError::callback_verification_failed("Couldn't connect to server"))?;
+    let response = client.get(url).query(&query).send().await.map_err(|e| {
+        let why = outbound::refusal(&e).unwrap_or_else(|| "Couldn't connect to server".into());
+        GraphError::callback_verification_failed(&why)
+    })?;
     let status = response.status();
     if !status.is_success() {
         return Err(GraphError::callback_verification_failed(&format!("Received HTTP code: {}", status.as_u16())));
     }
+    let private = response.remote_addr().is_none_or(|a| outbound::is_private(a.ip()));
     let body = response.text().await.unwrap_or_default();
     if body.trim() != challenge {
-        let received: String = body.chars().take(100).collect();
         return Err(GraphError::callback_verification_failed(&format!(
-            "The URL couldn't be validated. Response does not match challenge, expected value=\"{challenge}\", received=\"{received}\""
+            "The URL couldn't be validated. Response does not match challenge, expected value=\"{challenge}\", {}",
+            received(&body, private)
         )));
     }
     Ok(())
@@ -127,7 +143,7 @@ impl Service {
         if verify_token.is_empty() {
             return Err(GraphError::missing_param("verify_token"));
         }
-        verify_callback(callback_url, verify_token).await?;
+        verify_callback(callback_url, verify_token, self.settings.webhooks.deny_private).await?;
         self.write(|tx| {
             let mut all: Vec<String> = tx
                 .world()
@@ -208,6 +224,8 @@ pub struct WebhookSettings {
     pub delivered_after: Option<Duration>,
     /// When a sent message's `read` status follows its `sent` one; `None` never.
     pub read_after: Option<Duration>,
+    /// Refuse callbacks on loopback, link-local and private addresses (crate::outbound).
+    pub deny_private: bool,
 }
 
 impl Default for WebhookSettings {
@@ -217,6 +235,7 @@ impl Default for WebhookSettings {
             timeout: Duration::from_secs(10),
             delivered_after: Some(Duration::from_secs(1)),
             read_after: Some(Duration::from_secs(2)),
+            deny_private: false,
         }
     }
 }
@@ -544,6 +563,18 @@ pub mod events {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wrong_answer_is_quoted_as_meta_quotes_it_and_not_at_all_from_a_private_address() {
+        let page = "<!DOCTYPE html><html><head><title>Internal</title></head></html>";
+        assert_eq!(received(page, false), "received=\"<!DOCTYPE html><ht...\"");
+        assert_eq!(received("short", false), "received=\"short\"");
+        assert_eq!(received("exactly eighteen!!", false), "received=\"exactly eighteen!!\"");
+        // Characters, not bytes: a multi-byte answer is cut between characters.
+        assert_eq!(received(&"é".repeat(40), false), format!("received=\"{}...\"", "é".repeat(18)));
+        let private = received(page, true);
+        assert!(!private.contains("DOCTYPE") && private.starts_with("received=\"\" ("), "{private}");
+    }
 
     #[test]
     fn durations_read_as_the_flags_document_them() {

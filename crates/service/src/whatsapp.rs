@@ -70,7 +70,8 @@ impl Service {
             }
             // The handshake goes out only for a caller allowed to subscribe.
             rules::authorize_waba(&self.world(), &acting.caller, Verb::Post, Operation::ManageSubscribedApps, waba)?;
-            crate::webhooks::verify_callback(uri, verify_token.as_deref().unwrap_or_default()).await?;
+            let deny_private = self.settings.webhooks.deny_private;
+            crate::webhooks::verify_callback(uri, verify_token.as_deref().unwrap_or_default(), deny_private).await?;
         }
         self.write(|tx| {
             rules::authorize_waba(tx.world(), &acting.caller, Verb::Post, Operation::ManageSubscribedApps, waba)?;

@@ -202,6 +202,19 @@ impl TestServer {
         Self::boot(dir, self.fixtures.take(), self.clock.clone(), database).await
     }
 
+    /// [`Self::restart`], with these settings.
+    pub async fn restart_with_settings(mut self, settings: service::Settings) -> TestServer {
+        if let Some(s) = self.server.take() {
+            s.stop().await;
+        }
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("a temp dir"));
+        let (database, fixtures) = (self.database.take(), self.fixtures.take());
+        let mut cfg = Self::config(&dir, fixtures.clone(), &self.clock, database.clone());
+        cfg.settings = settings;
+        let server = wabagate::start(cfg).await.expect("the server starts");
+        Self::running(server, dir, fixtures, self.clock.clone(), database)
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }

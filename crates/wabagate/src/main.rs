@@ -92,6 +92,10 @@ enum Command {
         /// When a sent message's `read` status webhook follows its `sent` one (`never` for none).
         #[arg(long, env = "WABAGATE_MESSAGE_READ_AFTER", default_value = "2s", value_parser = service::webhooks::Delay::parse)]
         message_read_after: service::webhooks::Delay,
+        /// Refuse webhook callbacks on loopback, link-local and private addresses (checked on the
+        /// addresses a callback resolves to, when the handshake and each delivery are sent).
+        #[arg(long, env = "WABAGATE_WEBHOOK_DENY_PRIVATE")]
+        webhook_deny_private: bool,
         /// Log lines as text for people or JSON for machines; one line per request either way.
         /// Levels and targets with RUST_LOG (`warn` quiets the request lines).
         #[arg(long, env = "WABAGATE_LOG_FORMAT", value_enum, default_value = "text")]
@@ -243,6 +247,7 @@ fn main() -> ExitCode {
             webhook_timeout,
             message_delivered_after,
             message_read_after,
+            webhook_deny_private,
             shutdown_timeout,
             log_format: _,
             config: _,
@@ -254,6 +259,7 @@ fn main() -> ExitCode {
                 timeout: webhook_timeout,
                 delivered_after: message_delivered_after.0,
                 read_after: message_read_after.0,
+                deny_private: webhook_deny_private,
             };
             let settings = service::Settings { template_review, rate_limits, faults, webhooks };
             runtime.block_on(serve(wabagate::ServeConfig {
