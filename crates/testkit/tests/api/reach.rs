@@ -334,7 +334,7 @@ async fn the_waba_owner_removes_a_partner_app_s_subscription_by_app_id() {
 
     let removed = ts.delete(&path, Some(&token(&ts, "client_admin")), &[("app_id", &tp_app)]).await;
     assert_eq!(removed.ok(), &json!({"success": true}));
-    assert_eq!(subscribed(&ts, "client_waba").await, [client_app.clone()]);
+    assert_eq!(subscribed(&ts, "client_waba").await, [client_app.as_str()]);
     customer_writes(&ts, "client_phone", "after eviction").await;
     assert_never_gets(&r.client, &r.tp, "after eviction").await;
     // Removing it again is not an error: nothing is left to remove.
