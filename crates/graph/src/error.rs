@@ -79,7 +79,12 @@ pub fn envelope<'a>(e: &'a GraphError, fbtrace_id: &'a str) -> Envelope<'a> {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.error.status).unwrap_or(StatusCode::BAD_REQUEST);
-        let mut response = crate::json_response(status, &envelope(&self.error, &self.fbtrace_id));
+        let mut response = match crate::Answer::json(&envelope(&self.error, &self.fbtrace_id)) {
+            // `<` as `\u003C`, as Graph writes it in its errors: the same JSON, and a message that
+            // quotes what a callback answered never carries markup as is.
+            Ok(answer) => crate::Answer(hex_tags(answer.0)).into_response(status),
+            Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        };
         // Graph sends an OAuth challenge with its errors; some clients read it.
         let kind = if self.error.code == 190 || self.error.code == 104 { "invalid_token" } else { "invalid_request" };
         let mut challenge = String::with_capacity(40 + self.error.message.len());
@@ -95,5 +100,37 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert("x-fb-trace-id", v);
         }
         response
+    }
+}
+
+/// Writes each `<` of serialized JSON as `\u003C`. In JSON a `<` can only be inside a string,
+/// where the escape means the same character.
+fn hex_tags(json: Vec<u8>) -> Vec<u8> {
+    if !json.contains(&b'<') {
+        return json;
+    }
+    let mut out = Vec::with_capacity(json.len() + 16);
+    for b in json {
+        if b == b'<' {
+            out.extend_from_slice(b"\\u003C");
+        } else {
+            out.push(b);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod escape_tests {
+    #[test]
+    fn a_less_than_sign_is_written_as_its_unicode_escape_and_means_the_same() {
+        let json = serde_json::to_vec(&serde_json::json!({"m": "received=\"<!DOCTYPE html><ht...\""})).unwrap();
+        let escaped = super::hex_tags(json);
+        assert_eq!(
+            String::from_utf8(escaped.clone()).unwrap(),
+            r#"{"m":"received=\"\u003C!DOCTYPE html>\u003Cht...\""}"#
+        );
+        let back: serde_json::Value = serde_json::from_slice(&escaped).unwrap();
+        assert_eq!(back["m"], "received=\"<!DOCTYPE html><ht...\"");
     }
 }

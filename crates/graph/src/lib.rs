@@ -230,14 +230,6 @@ async fn graph(State(state): State<GraphState>, req: Request<Body>) -> Response 
     response
 }
 
-/// A JSON response, serialized into a buffer sized for a typical Graph answer.
-pub(crate) fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
-    match Answer::json(body) {
-        Ok(answer) => answer.into_response(status),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
-}
-
 /// A handler's answer, serialized: handlers serialize what they answer straight into the
 /// response's bytes (a page, a node, a typed struct) instead of building a `serde_json::Value`
 /// first, which costs a hashed map insertion per key.

@@ -267,6 +267,9 @@ pub enum DeliveryStatus {
     Delivered,
     /// Given up after retrying for the configured time (or with no callback left to send to).
     Failed,
+    /// Never sent: by the time it was due, the app no longer reached the WABA it is about, or
+    /// was no longer subscribed to it (docs/webhooks.md). The delivery's error says which.
+    Dropped,
 }
 
 impl DeliveryStatus {
@@ -275,6 +278,7 @@ impl DeliveryStatus {
             DeliveryStatus::Pending => "pending",
             DeliveryStatus::Delivered => "delivered",
             DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Dropped => "dropped",
         }
     }
 
@@ -283,6 +287,7 @@ impl DeliveryStatus {
             "pending" => Some(DeliveryStatus::Pending),
             "delivered" => Some(DeliveryStatus::Delivered),
             "failed" => Some(DeliveryStatus::Failed),
+            "dropped" => Some(DeliveryStatus::Dropped),
             _ => None,
         }
     }

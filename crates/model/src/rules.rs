@@ -3,7 +3,7 @@
 
 use crate::error::Verb;
 use crate::world::{Principal, World};
-use crate::{GraphError, GraphId, Role, Scope, ScopeSet, ShareLevel, Task, TaskSet};
+use crate::{GraphError, GraphId, Role, Scope, ScopeSet, ShareLevel, Solution, Task, TaskSet};
 
 use Task::*;
 
@@ -71,15 +71,43 @@ impl Route {
 
 /// Every route by which `business` reaches `waba`.
 pub fn routes(world: &World, business: GraphId, waba: GraphId) -> Vec<Route> {
+    routes_after(world, business, waba, &Pending::Nothing)
+}
+
+/// A change of reach about to be written, so that reach can be asked of the world as it will be
+/// once the change is applied (a write sees the world as it was before it).
+#[derive(Clone, Copy, Debug)]
+pub enum Pending<'a> {
+    Nothing,
+    /// The WABA's share with the partner becomes this level, or ends (`None`).
+    Share {
+        waba: GraphId,
+        partner: GraphId,
+        level: Option<ShareLevel>,
+    },
+    /// A solution takes this state.
+    Solution(&'a Solution),
+}
+
+/// [`routes`] once `pending` is applied.
+pub fn routes_after(world: &World, business: GraphId, waba: GraphId, pending: &Pending<'_>) -> Vec<Route> {
     let Some(w) = world.waba(waba) else { return Vec::new() };
     let mut out = Vec::new();
     if w.owner == business {
         out.push(Route::Owned);
     }
-    if let Some(s) = world.share(waba, business) {
-        out.push(Route::Shared(s.level));
+    let share = match *pending {
+        Pending::Share { waba: pw, partner, level } if pw == waba && partner == business => level,
+        _ => world.share(waba, business).map(|s| s.level),
+    };
+    if let Some(level) = share {
+        out.push(Route::Shared(level));
     }
-    for sol in world.solutions_of(waba).filter(|s| s.status == "ACTIVE") {
+    let solutions = world.solutions_of(waba).map(|s| match *pending {
+        Pending::Solution(next) if next.id == s.id => next,
+        _ => s,
+    });
+    for sol in solutions.filter(|s| s.status == "ACTIVE") {
         let owner = world.app(sol.owner_app).map(|a| a.business);
         let partner = world.app(sol.partner_app).map(|a| a.business);
         let side = if owner == Some(business) {
@@ -94,6 +122,29 @@ pub fn routes(world: &World, business: GraphId, waba: GraphId) -> Vec<Route> {
         }
     }
     out
+}
+
+/// The task an app's business must be able to hold on a WABA (within its route's cap) for the
+/// app to stay subscribed to the WABA's webhooks: the task `POST /{waba}/subscribed_apps` asks.
+pub const WEBHOOK_TASK: Task = Develop;
+
+/// Whether an app reaches a WABA's data for webhooks once `pending` is applied: its business
+/// reaches the WABA by a route whose cap holds [`WEBHOOK_TASK`]. The one test both for ending
+/// subscriptions when reach changes and for each delivery when it is queued and sent
+/// (docs/webhooks.md); `Err` says why not.
+pub fn webhook_reach(world: &World, app: GraphId, waba: GraphId, pending: &Pending<'_>) -> Result<(), String> {
+    let Some(app) = world.app(app) else { return Err("the app no longer exists".into()) };
+    if world.waba(waba).is_none() {
+        return Err(format!("WABA {waba} no longer exists"));
+    }
+    let routes = routes_after(world, app.business, waba, pending);
+    if routes.is_empty() {
+        return Err(format!("business {} no longer reaches WABA {waba}", app.business));
+    }
+    if !routes.iter().any(|r| r.cap().contains(WEBHOOK_TASK)) {
+        return Err(format!("business {} can no longer hold {} on WABA {waba}", app.business, WEBHOOK_TASK.as_str()));
+    }
+    Ok(())
 }
 
 /// What `business` can hold on `waba` at most: the union of its routes' caps; `None` when it
@@ -143,6 +194,7 @@ pub enum Operation {
     ManageTemplates,
     SendMessages,
     ManageSubscribedApps,
+    RemoveAppSubscriptions,
     ReadCost,
     ReadInsights,
     ShareCredit,
@@ -198,7 +250,7 @@ const fn waba(tasks: &[Task]) -> Target {
 const ANY_TASK: Target = Target::Waba { tasks: TaskSet::ALL, capped: true, admin: false };
 
 /// The rules table.
-pub const RULES: [Rule; 28] = [
+pub const RULES: [Rule; 29] = [
     Rule {
         op: Operation::ReadBusiness,
         endpoints: "GET /{business}",
@@ -301,6 +353,12 @@ pub const RULES: [Rule; 28] = [
         endpoints: "POST, DELETE /{waba}/subscribed_apps",
         scopes: WBM,
         target: waba(&[Develop]),
+    },
+    Rule {
+        op: Operation::RemoveAppSubscriptions,
+        endpoints: "DELETE /{waba}/subscribed_apps with the app_id of another app (users of the business that owns the WABA)",
+        scopes: WBM,
+        target: waba(&[Manage]),
     },
     Rule {
         op: Operation::ReadCost,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
+use model::rules;
 use model::{DeliveryAttempt, DeliveryStatus, GraphError, GraphId, WebhookDelivery};
 use sha2::Sha256;
 use tokio::task::JoinSet;
@@ -65,24 +66,39 @@ enum Sent {
     Unanswered(String),
 }
 
+/// Why a delivery is not sent.
+enum NoTarget {
+    /// The app no longer reaches the WABA the event is about, or is no longer subscribed to it:
+    /// the event is none of its business any more.
+    Dropped(String),
+    /// The app is gone or has no callback left.
+    Nowhere(String),
+}
+
 impl Service {
     /// The callback of a delivery: the WABA's override for the app if it set one, else the app's
-    /// subscription; why not, if the app is gone or no longer subscribed.
-    fn target(&self, d: &WebhookDelivery) -> Result<Target, String> {
+    /// subscription; why not, if the app is gone, no longer subscribed, or no longer reaches the
+    /// WABA the event is about ([`rules::webhook_reach`], asked again at each attempt).
+    fn target(&self, d: &WebhookDelivery) -> Result<Target, NoTarget> {
         let world = self.world();
-        let app = world.app(d.event.app).ok_or("the app no longer exists")?;
-        let override_uri = d
-            .event
-            .waba
-            .and_then(|waba| world.subscribed_apps_of(waba).find(|s| s.app == app.id))
-            .and_then(|s| s.override_callback_uri.clone());
+        let app = world.app(d.event.app).ok_or_else(|| NoTarget::Nowhere("the app no longer exists".into()))?;
+        let mut override_uri = None;
+        if let Some(waba) = d.event.waba {
+            rules::webhook_reach(&world, app.id, waba, &rules::Pending::Nothing)
+                .map_err(|why| NoTarget::Dropped(format!("dropped: {why}")))?;
+            let subscribed = world
+                .subscribed_apps_of(waba)
+                .find(|s| s.app == app.id)
+                .ok_or_else(|| NoTarget::Dropped(format!("dropped: the app is no longer subscribed to WABA {waba}")))?;
+            override_uri = subscribed.override_callback_uri.clone();
+        }
         let url = match override_uri {
             Some(url) => url,
             None => world
                 .app_subscriptions_of(app.id)
                 .find(|s| s.object == WABA_OBJECT)
                 .map(|s| s.callback_url.clone())
-                .ok_or("the app has no webhook subscription")?,
+                .ok_or_else(|| NoTarget::Nowhere("the app has no webhook subscription".into()))?,
         };
         Ok(Target { url, secret: app.secret.expose().to_string() })
     }
@@ -91,7 +107,13 @@ impl Service {
     async fn attempt(self: Arc<Self>, client: reqwest::Client, d: WebhookDelivery) -> u64 {
         let started = Instant::now();
         let target = self.target(&d);
+        let deny_private = self.settings.webhooks.deny_private;
+        let refused = target.as_ref().ok().and_then(|t| match reqwest::Url::parse(&t.url) {
+            Ok(url) => crate::outbound::check_url(&url, deny_private).err().map(|r| r.0),
+            Err(_) => Some(format!("{} is not a URL", t.url)),
+        });
         let sent = match &target {
+            Ok(_) if refused.is_some() => Sent::Unanswered(refused.unwrap_or_default()),
             Ok(t) => {
                 let (sha1, sha256) = signatures(&t.secret, d.event.body.as_bytes());
                 let request = client
@@ -104,12 +126,15 @@ impl Service {
                     .body(d.event.body.clone());
                 match request.send().await {
                     Ok(response) => Sent::Answered(response.status().as_u16()),
+                    Err(e) if crate::outbound::refusal(&e).is_some() => {
+                        Sent::Unanswered(crate::outbound::refusal(&e).unwrap_or_default())
+                    }
                     Err(e) if e.is_timeout() => Sent::Unanswered("timed out".into()),
                     Err(e) if e.is_connect() => Sent::Unanswered("could not connect".into()),
                     Err(e) => Sent::Unanswered(e.to_string()),
                 }
             }
-            Err(why) => Sent::Unanswered(why.to_string()),
+            Err(NoTarget::Dropped(why) | NoTarget::Nowhere(why)) => Sent::Unanswered(why.clone()),
         };
         let now = self.clock.now_ms();
         let latency_ms = started.elapsed().as_millis() as i64;
@@ -121,6 +146,10 @@ impl Service {
                 Some(code),
                 Some(format!("answered HTTP {code}")),
             ),
+            // Not the app's business any more: never sent, never retried.
+            Sent::Unanswered(why) if matches!(target, Err(NoTarget::Dropped(_))) => {
+                (DeliveryStatus::Dropped, None, Some(why))
+            }
             // No callback to send to: nothing to retry.
             Sent::Unanswered(why) if target.is_err() => (DeliveryStatus::Failed, None, Some(why)),
             Sent::Unanswered(why) => {
@@ -131,6 +160,7 @@ impl Service {
             DeliveryStatus::Delivered => "delivered",
             DeliveryStatus::Pending => "retried",
             DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Dropped => "dropped",
         })
         .increment(1);
         let attempts = d.attempts + 1;
@@ -146,6 +176,10 @@ impl Service {
             DeliveryStatus::Failed => tracing::warn!(
                 delivery = d.id, app = %d.event.app, attempts, error = error.as_deref().unwrap_or(""),
                 "webhook delivery given up"
+            ),
+            DeliveryStatus::Dropped => tracing::info!(
+                delivery = d.id, app = %d.event.app, error = error.as_deref().unwrap_or(""),
+                "webhook delivery dropped"
             ),
         }
         let attempt = DeliveryAttempt {
@@ -167,10 +201,7 @@ impl Service {
 
     /// Sends queued webhook deliveries until `stop` turns true.
     pub async fn run_deliveries(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
-        let client = match reqwest::Client::builder()
-            .timeout(self.settings.webhooks.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
+        let client = match crate::outbound::client(self.settings.webhooks.timeout, self.settings.webhooks.deny_private)
         {
             Ok(c) => c,
             Err(e) => {

@@ -9,6 +9,7 @@ pub mod fixtures;
 pub mod limits;
 mod messages;
 mod ops;
+pub mod outbound;
 pub mod secrets;
 mod sharing;
 pub mod solutions;
@@ -272,6 +273,21 @@ impl<'w> Tx<'w> {
             token: acting.token,
             via: acting.via.as_str().to_string(),
         };
+        self.audit_by(actor, business, action, target, target_type, before, after);
+    }
+
+    /// [`Self::audit`], for an actor that is not a user: an app calling with its app token.
+    #[allow(clippy::too_many_arguments)]
+    pub fn audit_by(
+        &mut self,
+        actor: Actor,
+        business: GraphId,
+        action: &str,
+        target: GraphId,
+        target_type: &str,
+        before: Option<serde_json::Value>,
+        after: Option<serde_json::Value>,
+    ) {
         self.audit.push(AuditEvent {
             id: 0,
             time: self.now,

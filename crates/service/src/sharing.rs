@@ -3,6 +3,7 @@
 //! business that owns the WABA (docs/webhooks.md). Each share and unshare sends the partner's
 //! apps an `account_update` (`PARTNER_ADDED`, `PARTNER_REMOVED`).
 
+use model::rules::Pending;
 use model::{Change, GraphError, GraphId, Role, Scope, Share, ShareLevel, Verb};
 use serde_json::json;
 
@@ -50,6 +51,7 @@ impl Service {
                 let as_json = |l: ShareLevel| json!({"partner": partner.to_string(), "level": l.as_str()});
                 tx.audit(acting, owner, "waba.share", waba, "waba", before.map(as_json), Some(as_json(level)));
                 let created_time = tx.world().share(waba, partner).map_or(tx.now(), |s| s.created_time);
+                tx.end_lost_subscriptions(acting, waba, &Pending::Share { waba, partner, level: Some(level) });
                 tx.change(Change::Share(Share { waba, partner, level, created_time }));
             }
             if before.is_none() {
@@ -65,7 +67,8 @@ impl Service {
         .await
     }
 
-    /// Ends a share: the partner's users lose their tasks on the WABA.
+    /// Ends a share: the partner's users lose their tasks on the WABA, and its apps'
+    /// subscriptions to the WABA end unless the partner still reaches it another way.
     pub async fn unshare_waba(&self, acting: &Acting, waba: GraphId, partner: GraphId) -> Result<(), GraphError> {
         self.write(|tx| {
             let owner = owner_admin(tx, acting, Verb::Delete, waba)?;
@@ -81,6 +84,8 @@ impl Service {
                 Some(json!({"partner": partner.to_string(), "level": share.level.as_str()})),
                 None,
             );
+            // The partner's apps stop receiving the WABA's webhooks in the same write.
+            tx.end_lost_subscriptions(acting, waba, &Pending::Share { waba, partner, level: None });
             tx.change(Change::Unshare { waba, partner });
             let removed = events::partner("PARTNER_REMOVED", waba, owner, None, None);
             tx.notify_businesses(&[partner], "account_update", removed);

@@ -200,6 +200,11 @@ impl Service {
                 Some(solution_json(&next)),
             );
             notify_parties(tx, &next, "partner_solutions", events::solution(&next, false));
+            // A deactivated (or rejected) solution no longer carries its sides to its WABAs: the
+            // subscriptions of apps that reached a WABA only through it end in this write.
+            for waba in tx.world().wabas_of_solution(solution) {
+                tx.end_lost_subscriptions(acting, waba, &rules::Pending::Solution(&next));
+            }
             if action == SolutionAction::Accept {
                 // The WABAs onboarded onto the solution are now shared with both its partners.
                 let (owner, partner) = Self::solution_sides(tx.world(), &next);

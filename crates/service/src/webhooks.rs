@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
-use model::{AppSubscription, Change, GraphError, GraphId, Secret};
+use model::rules::{self, Pending};
+use model::{AppSubscription, Change, GraphError, GraphId, Secret, SubscribedApp};
 use rand::Rng;
 
-use crate::Service;
+use crate::{Acting, Service, Tx, outbound};
 
 /// The one object type wabagate sends events for.
 pub const WABA_OBJECT: &str = "whatsapp_business_account";
@@ -58,37 +59,72 @@ fn check_fields(fields: &[String]) -> Result<(), GraphError> {
     }
 }
 
-/// Asks the callback to echo a challenge, as Meta does before it accepts a subscription.
-pub async fn verify_callback(callback_url: &str, verify_token: &str) -> Result<(), GraphError> {
+/// How much of a wrong answer the 2200 error quotes, in characters, before an ellipsis: no more
+/// than Meta quotes (its message shows `received="\u003C!DOCTYPE html>\u003Cht..."`, 18).
+pub const QUOTED_CHARS: usize = 18;
+
+/// What the 2200 error says it received: the answer's first [`QUOTED_CHARS`] characters and
+/// `...` if there were more, or none of it when the callback is on a loopback, link-local or
+/// private address, where it can only be an internal page.
+fn received(body: &str, private: bool) -> String {
+    if private {
+        return "received=\"\" (the answer of a callback on a loopback, link-local or private address is not quoted)"
+            .into();
+    }
+    let mut chars = body.chars();
+    let quoted: String = chars.by_ref().take(QUOTED_CHARS).collect();
+    let more = if chars.next().is_some() { "..." } else { "" };
+    format!("received=\"{quoted}{more}\"")
+}
+
+/// Asks the callback to echo a challenge, as Meta does before it accepts a subscription. With
+/// `deny_private`, a callback on a private address is refused (crate::outbound).
+pub async fn verify_callback(callback_url: &str, verify_token: &str, deny_private: bool) -> Result<(), GraphError> {
     let url = reqwest::Url::parse(callback_url)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .ok_or_else(|| GraphError::invalid_param("Param callback_url must be an http or https URL"))?;
+    outbound::check_url(&url, deny_private).map_err(|r| GraphError::callback_verification_failed(&r.0))?;
     let challenge = rand::rng().random_range(100_000_000u64..10_000_000_000).to_string();
-    let client = reqwest::Client::builder()
-        .timeout(HANDSHAKE_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
+    let client = outbound::client(HANDSHAKE_TIMEOUT, deny_private)
         .map_err(|e| GraphError::callback_verification_failed(&e.to_string()))?;
     let query = [("hub.mode", "subscribe"), ("hub.challenge", challenge.as_str()), ("hub.verify_token", verify_token)];
-    let response = client
-        .get(url)
-        .query(&query)
-        .send()
-        .await
-        .map_err(|_| GraphError::callback_verification_failed("Couldn't connect to server"))?;
+    let response = client.get(url).query(&query).send().await.map_err(|e| {
+        let why = outbound::refusal(&e).unwrap_or_else(|| "Couldn't connect to server".into());
+        GraphError::callback_verification_failed(&why)
+    })?;
     let status = response.status();
     if !status.is_success() {
         return Err(GraphError::callback_verification_failed(&format!("Received HTTP code: {}", status.as_u16())));
     }
+    let private = response.remote_addr().is_none_or(|a| outbound::is_private(a.ip()));
     let body = response.text().await.unwrap_or_default();
     if body.trim() != challenge {
-        let received: String = body.chars().take(100).collect();
         return Err(GraphError::callback_verification_failed(&format!(
-            "The URL couldn't be validated. Response does not match challenge, expected value=\"{challenge}\", received=\"{received}\""
+            "The URL couldn't be validated. Response does not match challenge, expected value=\"{challenge}\", {}",
+            received(&body, private)
         )));
     }
     Ok(())
+}
+
+/// An app's subscription as the audit log shows it (without its verify token).
+fn subscription_json(s: &AppSubscription) -> serde_json::Value {
+    serde_json::json!({"object": s.object, "callback_url": s.callback_url, "fields": s.fields})
+}
+
+/// Audits a change an app made with its app token, in the log of the app's business.
+fn audit_app(
+    tx: &mut Tx<'_>,
+    app: GraphId,
+    action: &str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) {
+    let Some(a) = tx.world().app(app) else { return };
+    let actor = model::Actor { user: app, name: a.name.clone(), token: None, via: crate::Via::Api.as_str().into() };
+    let business = a.business;
+    tx.audit_by(actor, business, action, app, "app", before, after);
 }
 
 impl Service {
@@ -107,7 +143,7 @@ impl Service {
         if verify_token.is_empty() {
             return Err(GraphError::missing_param("verify_token"));
         }
-        verify_callback(callback_url, verify_token).await?;
+        verify_callback(callback_url, verify_token, self.settings.webhooks.deny_private).await?;
         self.write(|tx| {
             let mut all: Vec<String> = tx
                 .world()
@@ -121,14 +157,17 @@ impl Service {
                 }
             }
             all.sort();
-            tx.change(Change::AppSubscribe(Box::new(AppSubscription {
+            let before = tx.world().app_subscriptions_of(app).find(|s| s.object == object).map(subscription_json);
+            let next = AppSubscription {
                 app,
                 object: object.to_string(),
                 callback_url: callback_url.to_string(),
                 verify_token: Secret::new(verify_token),
                 fields: all,
                 created_time: tx.now(),
-            })));
+            };
+            audit_app(tx, app, "webhooks.subscribe", before, Some(subscription_json(&next)));
+            tx.change(Change::AppSubscribe(Box::new(next)));
             Ok(())
         })
         .await
@@ -157,10 +196,14 @@ impl Service {
                     Some(removed) => s.fields.iter().filter(|f| !removed.contains(f)).cloned().collect(),
                     None => Vec::new(),
                 };
+                let before = Some(subscription_json(&s));
                 if kept.is_empty() {
+                    audit_app(tx, app, "webhooks.unsubscribe", before, None);
                     tx.change(Change::AppUnsubscribe { app, object: s.object });
                 } else {
-                    tx.change(Change::AppSubscribe(Box::new(AppSubscription { fields: kept, ..s })));
+                    let next = AppSubscription { fields: kept, ..s };
+                    audit_app(tx, app, "webhooks.unsubscribe", before, Some(subscription_json(&next)));
+                    tx.change(Change::AppSubscribe(Box::new(next)));
                 }
             }
             Ok(())
@@ -181,6 +224,8 @@ pub struct WebhookSettings {
     pub delivered_after: Option<Duration>,
     /// When a sent message's `read` status follows its `sent` one; `None` never.
     pub read_after: Option<Duration>,
+    /// Refuse callbacks on loopback, link-local and private addresses (crate::outbound).
+    pub deny_private: bool,
 }
 
 impl Default for WebhookSettings {
@@ -190,6 +235,7 @@ impl Default for WebhookSettings {
             timeout: Duration::from_secs(10),
             delivered_after: Some(Duration::from_secs(1)),
             read_after: Some(Duration::from_secs(2)),
+            deny_private: false,
         }
     }
 }
@@ -234,7 +280,7 @@ pub fn envelope(entry: GraphId, time: i64, field: &str, value: &serde_json::Valu
     serde_json::json!({"object": WABA_OBJECT, "entry": [entry]}).to_string()
 }
 
-impl crate::Tx<'_> {
+impl Tx<'_> {
     /// Whether the app's subscription to WABA events includes `field`.
     fn app_wants(&self, app: GraphId, field: &str) -> bool {
         self.world().app_subscriptions_of(app).any(|s| s.object == WABA_OBJECT && s.fields.iter().any(|f| f == field))
@@ -247,12 +293,51 @@ impl crate::Tx<'_> {
     }
 
     /// [`Self::notify_waba`], for an event that happens at `due_ms` (a message read later).
+    /// An app subscribed to the WABA whose business no longer reaches it gets nothing
+    /// ([`rules::webhook_reach`]).
     pub fn notify_waba_at(&mut self, waba: GraphId, field: &str, value: serde_json::Value, due_ms: i64) {
         let apps: Vec<GraphId> = self.world().subscribed_apps_of(waba).map(|s| s.app).collect();
         for app in apps {
+            if let Err(why) = rules::webhook_reach(self.world(), app, waba, &Pending::Nothing) {
+                tracing::warn!(%app, %waba, field, why, "webhook event not queued: the app no longer reaches the WABA");
+                continue;
+            }
             if self.app_wants(app, field) {
                 self.queue_event(app, waba, Some(waba), field, &value, due_ms);
             }
+        }
+    }
+
+    /// Ends, in this write, the subscriptions to `waba` (`/{waba}/subscribed_apps`, override
+    /// callbacks included) of the apps that will no longer reach it once `pending` is applied,
+    /// each audited in the logs of the app's business and of the WABA's owner.
+    pub fn end_lost_subscriptions(&mut self, acting: &Acting, waba: GraphId, pending: &Pending<'_>) {
+        let world = self.world();
+        let owner = world.waba(waba).map(|w| w.owner);
+        let lost: Vec<(SubscribedApp, String)> = world
+            .subscribed_apps_of(waba)
+            .filter_map(|s| rules::webhook_reach(world, s.app, waba, pending).err().map(|why| (s.clone(), why)))
+            .collect();
+        for (s, why) in lost {
+            let before = serde_json::json!({
+                "app": s.app.to_string(),
+                "override_callback_uri": s.override_callback_uri,
+            });
+            let after = serde_json::json!({"ended": why});
+            let mut businesses: Vec<GraphId> = world.app(s.app).map(|a| a.business).into_iter().collect();
+            businesses.extend(owner.filter(|o| !businesses.contains(o)));
+            for business in businesses {
+                self.audit(
+                    acting,
+                    business,
+                    "subscribed_app.end",
+                    waba,
+                    "waba",
+                    Some(before.clone()),
+                    Some(after.clone()),
+                );
+            }
+            self.change(Change::Unsubscribe { waba, app: s.app });
         }
     }
 
@@ -478,6 +563,18 @@ pub mod events {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wrong_answer_is_quoted_as_meta_quotes_it_and_not_at_all_from_a_private_address() {
+        let page = "<!DOCTYPE html><html><head><title>Internal</title></head></html>";
+        assert_eq!(received(page, false), "received=\"<!DOCTYPE html><ht...\"");
+        assert_eq!(received("short", false), "received=\"short\"");
+        assert_eq!(received("exactly eighteen!!", false), "received=\"exactly eighteen!!\"");
+        // Characters, not bytes: a multi-byte answer is cut between characters.
+        assert_eq!(received(&"é".repeat(40), false), format!("received=\"{}...\"", "é".repeat(18)));
+        let private = received(page, true);
+        assert!(!private.contains("DOCTYPE") && private.starts_with("received=\"\" ("), "{private}");
+    }
 
     #[test]
     fn durations_read_as_the_flags_document_them() {

@@ -27,6 +27,11 @@ fn authorize_asset(
         .map_err(|e| if e.code == 100 && e.subcode == Some(33) { GraphError::unknown_object(verb, asset) } else { e })
 }
 
+/// A WABA's subscribed app as the audit log shows it (without its verify token).
+fn subscribed_app_json(s: &SubscribedApp) -> serde_json::Value {
+    serde_json::json!({"app": s.app.to_string(), "override_callback_uri": s.override_callback_uri})
+}
+
 impl Service {
     /// The phone number a path names, and the caller's right to `op` on its WABA.
     pub fn phone_access(
@@ -60,26 +65,57 @@ impl Service {
             }
             // The handshake goes out only for a caller allowed to subscribe.
             rules::authorize_waba(&self.world(), &acting.caller, Verb::Post, Operation::ManageSubscribedApps, waba)?;
-            crate::webhooks::verify_callback(uri, verify_token.as_deref().unwrap_or_default()).await?;
+            let deny_private = self.settings.webhooks.deny_private;
+            crate::webhooks::verify_callback(uri, verify_token.as_deref().unwrap_or_default(), deny_private).await?;
         }
         self.write(|tx| {
             rules::authorize_waba(tx.world(), &acting.caller, Verb::Post, Operation::ManageSubscribedApps, waba)?;
-            tx.change(Change::Subscribe(Box::new(SubscribedApp {
-                waba,
-                app,
-                override_callback_uri,
-                verify_token,
-                created_time: tx.now(),
-            })));
+            let before = tx.world().subscribed_apps_of(waba).find(|s| s.app == app).map(subscribed_app_json);
+            let next = SubscribedApp { waba, app, override_callback_uri, verify_token, created_time: tx.now() };
+            let after = subscribed_app_json(&next);
+            if before.as_ref() != Some(&after) {
+                tx.audit(acting, acting.principal().business, "subscribed_app.add", waba, "waba", before, Some(after));
+            }
+            tx.change(Change::Subscribe(Box::new(next)));
             Ok(())
         })
         .await
     }
 
-    /// `DELETE /{waba}/subscribed_apps`: unsubscribes the caller's app.
-    pub async fn unsubscribe_app(&self, acting: &Acting, waba: GraphId, app: GraphId) -> Result<(), GraphError> {
+    /// `DELETE /{waba}/subscribed_apps`: unsubscribes the caller's app, or with `app_id` another
+    /// app (docs/webhooks.md). Removing another app's subscription is for users of the business
+    /// that owns the WABA holding MANAGE there (an admin does by default); an app that is not
+    /// subscribed has nothing to remove.
+    pub async fn unsubscribe_app(
+        &self,
+        acting: &Acting,
+        waba: GraphId,
+        caller_app: GraphId,
+        app: Option<GraphId>,
+    ) -> Result<(), GraphError> {
+        let app = app.unwrap_or(caller_app);
         self.write(|tx| {
-            rules::authorize_waba(tx.world(), &acting.caller, Verb::Delete, Operation::ManageSubscribedApps, waba)?;
+            let world = tx.world();
+            rules::authorize_waba(world, &acting.caller, Verb::Delete, Operation::ManageSubscribedApps, waba)?;
+            if app != caller_app {
+                rules::authorize_waba(world, &acting.caller, Verb::Delete, Operation::RemoveAppSubscriptions, waba)?;
+                if world.waba(waba).is_none_or(|w| w.owner != acting.principal().business) {
+                    return Err(GraphError::permission(Some(&format!(
+                        "only the business that owns WhatsApp Business Account {waba} can remove another app's subscription"
+                    ))));
+                }
+            }
+            let Some(before) = world.subscribed_apps_of(waba).find(|s| s.app == app).map(subscribed_app_json) else {
+                return Ok(());
+            };
+            let owner = world.waba(waba).map(|w| w.owner);
+            let mut businesses = vec![acting.principal().business];
+            // An app removed by the WABA's owner: its own business's log says so too.
+            businesses.extend(world.app(app).map(|a| a.business).filter(|b| !businesses.contains(b)));
+            businesses.extend(owner.filter(|b| !businesses.contains(b)));
+            for business in businesses {
+                tx.audit(acting, business, "subscribed_app.remove", waba, "waba", Some(before.clone()), None);
+            }
             tx.change(Change::Unsubscribe { waba, app });
             Ok(())
         })
@@ -398,6 +434,17 @@ impl Service {
             t.status = if approve { "APPROVED" } else { "REJECTED" }.into();
             t.rejected_reason = (!approve).then(|| reason.unwrap_or_else(|| "INVALID_FORMAT".into()));
             t.review_at = None;
+            tx.audit(
+                acting,
+                owner,
+                "template.review",
+                t.id,
+                "template",
+                Some(serde_json::json!({"name": t.name, "language": t.language, "status": "PENDING"})),
+                Some(serde_json::json!({
+                    "name": t.name, "language": t.language, "status": t.status, "rejected_reason": t.rejected_reason,
+                })),
+            );
             tx.notify_waba(t.waba, TEMPLATE_STATUS, events::template_status(&t));
             tx.change(Change::Template(Box::new(t)));
             Ok(())
@@ -525,6 +572,23 @@ impl Service {
             rules::authorize_waba(tx.world(), &acting.caller, Verb::Post, Operation::UpdateWaba, waba)?;
             if let Some(name) = name {
                 let mut w = tx.world().waba(waba).expect("authorized WABA exists").clone();
+                if w.name != name {
+                    let (before, after) = (serde_json::json!({"name": w.name}), serde_json::json!({"name": name}));
+                    // In the caller's log, and in the owner's when a partner renames a client's WABA.
+                    let mut businesses = vec![acting.principal().business];
+                    businesses.extend(Some(w.owner).filter(|o| !businesses.contains(o)));
+                    for business in businesses {
+                        tx.audit(
+                            acting,
+                            business,
+                            "waba.rename",
+                            waba,
+                            "waba",
+                            Some(before.clone()),
+                            Some(after.clone()),
+                        );
+                    }
+                }
                 w.name = name;
                 tx.change(Change::Waba(Box::new(w)));
             }

@@ -109,6 +109,19 @@ impl TestServer {
         Self::boot(dir, Some(path), Arc::new(Clock::default()), fresh_database()).await
     }
 
+    /// A server over a fresh store with the world of these fixtures (TOML) and these settings.
+    pub async fn with_fixtures_and_settings(toml: &str, settings: service::Settings) -> TestServer {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("fixtures.toml");
+        std::fs::write(&path, toml).expect("fixtures written");
+        let clock = Arc::new(Clock::default());
+        let database = fresh_database();
+        let mut cfg = Self::config(&dir, Some(path.clone()), &clock, database.clone());
+        cfg.settings = settings;
+        let server = wabagate::start(cfg).await.expect("the server starts");
+        Self::running(server, dir, Some(path), clock, database)
+    }
+
     /// A server with the demo world over a store the test supplies (a wrapper that watches the
     /// calls the server makes, say).
     pub async fn start_with_store(store: impl FnOnce(&std::path::Path) -> Arc<dyn store::Store>) -> TestServer {
@@ -200,6 +213,19 @@ impl TestServer {
         // The store outlives the restart: the schema is dropped only with the new server.
         let database = self.database.take();
         Self::boot(dir, self.fixtures.take(), self.clock.clone(), database).await
+    }
+
+    /// [`Self::restart`], with these settings.
+    pub async fn restart_with_settings(mut self, settings: service::Settings) -> TestServer {
+        if let Some(s) = self.server.take() {
+            s.stop().await;
+        }
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("a temp dir"));
+        let (database, fixtures) = (self.database.take(), self.fixtures.take());
+        let mut cfg = Self::config(&dir, fixtures.clone(), &self.clock, database.clone());
+        cfg.settings = settings;
+        let server = wabagate::start(cfg).await.expect("the server starts");
+        Self::running(server, dir, fixtures, self.clock.clone(), database)
     }
 
     pub fn data_dir(&self) -> PathBuf {

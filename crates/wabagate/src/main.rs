@@ -101,6 +101,10 @@ enum Command {
         /// How long sent messages are kept; older ones are pruned (`30d`, `12h`).
         #[arg(long, env = "WABAGATE_MESSAGE_RETENTION", default_value = "30d", value_parser = service::webhooks::parse_duration)]
         message_retention: Duration,
+        /// Refuse webhook callbacks on loopback, link-local and private addresses (checked on the
+        /// addresses a callback resolves to, when the handshake and each delivery are sent).
+        #[arg(long, env = "WABAGATE_WEBHOOK_DENY_PRIVATE")]
+        webhook_deny_private: bool,
         /// Log lines as text for people or JSON for machines; one line per request either way.
         /// Levels and targets with RUST_LOG (`warn` quiets the request lines).
         #[arg(long, env = "WABAGATE_LOG_FORMAT", value_enum, default_value = "text")]
@@ -254,6 +258,7 @@ fn main() -> ExitCode {
             message_delivered_after,
             message_read_after,
             message_retention,
+            webhook_deny_private,
             shutdown_timeout,
             log_format: _,
             config: _,
@@ -265,6 +270,7 @@ fn main() -> ExitCode {
                 timeout: webhook_timeout,
                 delivered_after: message_delivered_after.0,
                 read_after: message_read_after.0,
+                deny_private: webhook_deny_private,
             };
             let settings = service::Settings { template_review, rate_limits, faults, webhooks, message_retention };
             runtime.block_on(serve(wabagate::ServeConfig {

@@ -54,7 +54,8 @@ pub async fn handle(ctx: &mut Ctx<'_>, id: GraphId, edge: Option<&str>) -> Resul
         }
         (Verb::Delete, Some("subscribed_apps")) => {
             let (acting, app) = caller_app(ctx)?;
-            ctx.service.unsubscribe_app(&acting, id, app).await?;
+            let other = ctx.params.id("app_id")?;
+            ctx.service.unsubscribe_app(&acting, id, app, other).await?;
             Ok(success())
         }
         (Verb::Get, Some("solutions")) => solutions(ctx, id),

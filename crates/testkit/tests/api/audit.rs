@@ -70,3 +70,92 @@ async fn the_audit_log_pages_and_is_for_admins_only() {
     let (_, employee) = ts.employee("Curious", "business_management").await;
     ts.get_url(&format!("{}/_wabagate/audit?access_token={employee}", ts.url)).await.assert_error(403, 200, None);
 }
+
+#[tokio::test]
+async fn webhook_subscriptions_template_reviews_and_waba_renames_are_in_the_audit_log() {
+    use crate::deliveries::{Receiver, app_token, create_template, review};
+    let settings = service::Settings { template_review: service::TemplateReview::Manual, ..Default::default() };
+    let ts = TestServer::start_with_settings(settings).await;
+    let (admin, app, waba) = (ts.admin(), ts.b("app_id"), ts.b("waba_id"));
+    let app_token = app_token(&app, &ts.b("app_secret"));
+    let receiver = Receiver::start(&ts.b("app_secret"), "audited-verify-token").await;
+    let subscriptions = format!("{app}/subscriptions");
+    for fields in ["messages", "account_update"] {
+        let form = [
+            ("object", "whatsapp_business_account"),
+            ("callback_url", receiver.url.as_str()),
+            ("verify_token", "audited-verify-token"),
+            ("fields", fields),
+        ];
+        ts.post(&subscriptions, Some(&app_token), &form).await.ok();
+    }
+    let form = [("object", "whatsapp_business_account"), ("fields", "messages")];
+    ts.delete(&subscriptions, Some(&app_token), &form).await.ok();
+    ts.post(&format!("{waba}/subscribed_apps"), Some(&admin), &[]).await.ok();
+    ts.delete(&format!("{waba}/subscribed_apps"), Some(&admin), &[]).await.ok();
+    ts.post(&waba, Some(&admin), &[("name", "Acme Renamed")]).await.ok();
+    // Renaming to the same name changes nothing and is not logged.
+    ts.post(&waba, Some(&admin), &[("name", "Acme Renamed")]).await.ok();
+    let template = create_template(&ts, "audited").await;
+    review(&ts, &template, "REJECTED", Some("PROMOTIONAL")).await;
+
+    let log = ts.get("_wabagate/audit", Some(&admin), &[("limit", "100")]).await;
+    let rows: Vec<(&str, &str, &str)> = log
+        .data()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["target"].as_str().unwrap(), e["target_type"].as_str().unwrap()))
+        .take(7)
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("template.review", template.as_str(), "template"),
+            ("waba.rename", waba.as_str(), "waba"),
+            ("subscribed_app.remove", waba.as_str(), "waba"),
+            ("subscribed_app.add", waba.as_str(), "waba"),
+            ("webhooks.unsubscribe", app.as_str(), "app"),
+            ("webhooks.subscribe", app.as_str(), "app"),
+            ("webhooks.subscribe", app.as_str(), "app"),
+        ]
+    );
+    let e = log.data();
+    let admin_user = ts.b("admin_system_user_id");
+    assert_eq!(e[0]["before"], serde_json::json!({"name": "audited", "language": "en_US", "status": "PENDING"}));
+    assert_eq!(
+        e[0]["after"],
+        serde_json::json!({"name": "audited", "language": "en_US", "status": "REJECTED", "rejected_reason": "PROMOTIONAL"})
+    );
+    assert_eq!(
+        (e[1]["before"]["name"].as_str(), e[1]["after"]["name"].as_str()),
+        (Some("Acme Support"), Some("Acme Renamed"))
+    );
+    assert_eq!(e[2]["before"], serde_json::json!({"app": app, "override_callback_uri": null}));
+    assert_eq!((&e[2]["after"], &e[3]["before"]), (&Value::Null, &Value::Null));
+    assert_eq!(e[3]["after"], serde_json::json!({"app": app, "override_callback_uri": null}));
+    for row in &e[..4] {
+        assert_eq!((row["actor"]["user"].as_str(), row["actor"]["via"].as_str()), (Some(&*admin_user), Some("api")));
+    }
+    // The app's own changes name the app as the actor; the fields before and after each one.
+    let fields = |v: &Value| {
+        v["fields"].as_array().map(|f| f.iter().map(|x| x.as_str().unwrap().to_string()).collect::<Vec<_>>())
+    };
+    assert_eq!(
+        (fields(&e[4]["before"]), fields(&e[4]["after"])),
+        (Some(vec!["account_update".into(), "messages".into()]), Some(vec!["account_update".into()]))
+    );
+    assert_eq!(
+        (fields(&e[5]["before"]), fields(&e[5]["after"])),
+        (Some(vec!["messages".into()]), Some(vec!["account_update".into(), "messages".into()]))
+    );
+    assert_eq!((&e[6]["before"], fields(&e[6]["after"])), (&Value::Null, Some(vec!["messages".into()])));
+    assert_eq!(e[6]["after"]["callback_url"], receiver.url.as_str());
+    for row in &e[4..7] {
+        assert_eq!(
+            (row["actor"]["user"].as_str(), row["actor"]["name"].as_str()),
+            (Some(&*app), Some("Acme Onboarding"))
+        );
+        assert_eq!(row["actor"]["token"], Value::Null);
+    }
+    // No verify token is in the log.
+    assert!(!log.body.to_string().contains("audited-verify-token"));
+}

@@ -478,3 +478,33 @@ async fn the_webhooks_page_lists_deliveries_and_redelivers_them() {
         404
     );
 }
+
+#[tokio::test]
+async fn the_webhooks_page_shows_a_dropped_delivery_and_why() {
+    use crate::deliveries::{demo_subscribed, settings};
+    let webhooks = service::webhooks::WebhookSettings {
+        delivered_after: Some(std::time::Duration::from_millis(1500)),
+        read_after: Some(std::time::Duration::from_millis(1500)),
+        ..Default::default()
+    };
+    let ts = TestServer::start_with_settings(settings(webhooks)).await;
+    let receiver = demo_subscribed(&ts, "messages").await;
+    let msg = json!({"messaging_product": "whatsapp", "to": "16505551234", "text": {"body": "hi"}});
+    ts.post_json(&format!("{}/messages", ts.b("phone_number_id")), &ts.admin(), msg).await.ok();
+    receiver.wait_for(1).await;
+    // The app leaves the WABA before the `read` status is due: it is dropped, not sent.
+    ts.delete(&format!("{}/subscribed_apps", ts.b("waba_id")), Some(&ts.admin()), &[]).await.ok();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(receiver.posts().len(), 1);
+
+    let mut b = Browser::new(&ts);
+    b.sign_in("admin@acme.example", &ts.b("person_password")).await;
+    let page = b.get("/console/webhooks").await;
+    assert_eq!(page.status, 200);
+    let rows: Vec<&str> = page.html.split("data-delivery=\"").skip(1).map(|r| &r[..r.find("</tr>").unwrap()]).collect();
+    assert_eq!(rows.len(), 2, "{}", page.html);
+    assert!(rows[0].contains("status: read") && rows[0].contains(">dropped<"), "{}", rows[0]);
+    let waba = ts.b("waba_id");
+    assert!(rows[0].contains(&format!("dropped: the app is no longer subscribed to WABA {waba}")), "{}", rows[0]);
+    assert!(rows[1].contains("status: sent") && rows[1].contains(">delivered<"), "{}", rows[1]);
+}

@@ -161,12 +161,12 @@ impl Receiver {
     }
 }
 
-fn app_token(app: &str, secret: &str) -> String {
+pub fn app_token(app: &str, secret: &str) -> String {
     format!("{app}|{secret}")
 }
 
 /// Subscribes an app to these fields at the receiver.
-async fn subscribe_app(ts: &TestServer, app: &str, secret: &str, receiver: &Receiver, fields: &str) {
+pub async fn subscribe_app(ts: &TestServer, app: &str, secret: &str, receiver: &Receiver, fields: &str) {
     let form = [
         ("object", "whatsapp_business_account"),
         ("callback_url", receiver.url.as_str()),

@@ -16,6 +16,7 @@ mod matrix;
 mod memory;
 mod observe;
 mod persistence;
+mod reach;
 mod replicas;
 mod secrets;
 mod solutions;

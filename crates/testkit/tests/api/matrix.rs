@@ -57,6 +57,10 @@ impl Probe<'_> {
                 ts.post_json(&format!("{phone}/messages"), self.token, body).await
             }
             Operation::ManageSubscribedApps => ts.post(&format!("{waba}/subscribed_apps"), t, &[]).await,
+            // Another app's subscription (an app that is not subscribed has nothing to remove).
+            Operation::RemoveAppSubscriptions => {
+                ts.delete(&format!("{waba}/subscribed_apps"), t, &[("app_id", "1000000000000001")]).await
+            }
             Operation::ReadSubscribedApps => ts.get(&format!("{waba}/subscribed_apps"), t, &[]).await,
             Operation::ReadCost => ts.get(&waba, t, &[("fields", "id,pricing_analytics")]).await,
             Operation::ReadInsights => ts.get(&waba, t, &[("fields", "id,template_analytics")]).await,

@@ -111,7 +111,14 @@ async fn a_callback_that_fails_the_handshake_is_refused_with_2200_and_nothing_is
     let e =
         ts.post(&path, Some(&token), &subscribe(&wrong, "t", "messages")).await.assert_error(400, 2200, None).clone();
     assert!(e["message"].as_str().unwrap().contains("Response does not match challenge"), "{e}");
-    assert!(e["message"].as_str().unwrap().contains("received=\"not the challenge\""), "{e}");
+    // The callback is on loopback: what it answered is not quoted.
+    assert!(
+        e["message"].as_str().unwrap().ends_with(
+            "received=\"\" (the answer of a callback on a loopback, link-local or private address is not quoted)"
+        ),
+        "{e}"
+    );
+    assert!(!e["message"].as_str().unwrap().contains("not the challenge"), "{e}");
     let e = ts
         .post(&path, Some(&token), &subscribe("http://127.0.0.1:1/hook", "t", "messages"))
         .await
@@ -138,4 +145,111 @@ async fn subscriptions_need_the_app_s_own_token_and_known_fields() {
     ts.post(&path, Some(&token), &[("object", "whatsapp_business_account")]).await.assert_error(400, 100, None);
     // None of these reached the receiver.
     assert!(seen.lock().unwrap().is_empty());
+}
+
+/// A callback that answers an internal page instead of the challenge.
+async fn internal_page() -> String {
+    let page = "<!DOCTYPE html><html><body>admin console, token internal-secret-42</body></html>";
+    let app = axum::Router::new().route("/hook", axum::routing::get(move || async move { page }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn the_2200_error_quotes_nothing_of_an_internal_page_on_a_private_address() {
+    let ts = TestServer::start().await;
+    let path = format!("{}/subscriptions", ts.b("app_id"));
+    let token = app_token(&ts);
+    // An internal page, wabagate's own /metrics, and the same page reached by name.
+    let page = internal_page().await;
+    let by_name = page.replace("127.0.0.1", "localhost");
+    let metrics = format!("{}/metrics", ts.url);
+    for callback in [&page, &by_name, &metrics] {
+        let e = ts.post(&path, Some(&token), &subscribe(callback, "t", "messages")).await;
+        let message = e.assert_error(400, 2200, None)["message"].as_str().unwrap().to_string();
+        assert!(message.contains("received=\"\" (the answer of a callback on a loopback"), "{callback}: {message}");
+        for leak in ["DOCTYPE", "internal-secret-42", "wabagate_", "# TYPE", "admin console"] {
+            assert!(!message.contains(leak), "{callback}: {message}");
+        }
+    }
+    // The override callback of /{waba}/subscribed_apps is held to the same.
+    let form = [("override_callback_uri", page.as_str()), ("verify_token", "t")];
+    let e = ts.post(&format!("{}/subscribed_apps", ts.b("waba_id")), Some(&ts.admin()), &form).await;
+    let message = e.assert_error(400, 2200, None)["message"].as_str().unwrap().to_string();
+    assert!(!message.contains("internal-secret-42") && !message.contains("DOCTYPE"), "{message}");
+}
+
+#[tokio::test]
+async fn error_messages_carry_a_less_than_sign_as_graph_does_escaped_on_the_wire() {
+    let ts = TestServer::start().await;
+    let url = ts.graph(&format!("{}?fields=<b>&access_token={}", ts.b("waba_id"), ts.admin()));
+    let response = ts.client().get(url).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    let raw = response.text().await.unwrap();
+    assert!(raw.contains(r"\u003C") && !raw.contains('<'), "{raw}");
+    let body: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("near '<'"), "{body}");
+}
+
+fn deny_private() -> service::Settings {
+    let webhooks = service::webhooks::WebhookSettings { deny_private: true, ..Default::default() };
+    service::Settings { webhooks, ..Default::default() }
+}
+
+#[tokio::test]
+async fn with_webhook_deny_private_a_loopback_callback_is_refused_before_any_request() {
+    let ts = TestServer::start_with_settings(deny_private()).await;
+    let path = format!("{}/subscriptions", ts.b("app_id"));
+    let token = app_token(&ts);
+    let (callback, seen) = receiver(Answer::Echo("t")).await;
+    let by_name = callback.replace("127.0.0.1", "localhost");
+    let mapped = callback.replace("127.0.0.1", "[::ffff:127.0.0.1]");
+    for url in [&callback, &by_name, &mapped] {
+        let e = ts.post(&path, Some(&token), &subscribe(url, "t", "messages")).await;
+        let message = e.assert_error(400, 2200, None)["message"].as_str().unwrap().to_string();
+        assert!(message.starts_with("(#2200) callback verification failed: refused: "), "{url}: {message}");
+        assert!(
+            message.contains("loopback, link-local or private address") && message.contains("--webhook-deny-private")
+        );
+    }
+    // No handshake went out, and nothing was stored.
+    assert!(seen.lock().unwrap().is_empty());
+    assert_eq!(ts.get(&path, Some(&token), &[]).await.ok(), &json!({"data": []}));
+    let form = [("override_callback_uri", callback.as_str()), ("verify_token", "t")];
+    let e = ts.post(&format!("{}/subscribed_apps", ts.b("waba_id")), Some(&ts.admin()), &form).await;
+    e.assert_error(400, 2200, None);
+    assert!(seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn with_webhook_deny_private_deliveries_to_a_loopback_callback_are_not_sent() {
+    use crate::deliveries::{app_token as token_of, create_template, demo_subscribed, review, settings};
+    // Subscribed while private callbacks were allowed; then the server restarts refusing them.
+    let ts = TestServer::start_with_settings(settings(Default::default())).await;
+    let receiver = demo_subscribed(&ts, "message_template_status_update").await;
+    let mut refusing = deny_private();
+    refusing.template_review = service::TemplateReview::Manual;
+    let ts = ts.restart_with_settings(refusing).await;
+    let template = create_template(&ts, "refused").await;
+    review(&ts, &template, "APPROVED", None).await;
+    let (app, secret) = (ts.b("app_id"), ts.b("app_secret"));
+    let log = format!("_wabagate/apps/{app}/webhook_deliveries");
+    let started = std::time::Instant::now();
+    let row = loop {
+        let rows = ts.get(&log, Some(&token_of(&app, &secret)), &[]).await;
+        let row = rows.data().first().cloned();
+        if let Some(row) = row.filter(|r| r["attempts"].as_u64() >= Some(1)) {
+            break row;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", rows.ok());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(row["status"], "pending", "{row}");
+    let error = row["last_error"].as_str().unwrap();
+    assert!(error.starts_with("refused: ") && error.contains("--webhook-deny-private"), "{error}");
+    assert_eq!(row["last_status_code"], serde_json::Value::Null);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(receiver.posts().is_empty(), "{:?}", receiver.posts());
 }
