@@ -225,6 +225,13 @@ impl Service {
                 let claimed = self.read("claiming webhook deliveries", move |s| s.claim_deliveries(now, until, room));
                 if let Ok(batch) = claimed.await {
                     claimed_all = batch.len() == room;
+                    // Each attempt asks whether the app still reaches the WABA; on a shared store
+                    // memory first takes in what other servers committed (an unshare among it),
+                    // so a replica behind the log does not send what it should drop. If the log
+                    // cannot be read, the check runs on memory as it is.
+                    if !batch.is_empty() && self.store.is_shared() && self.catch_up().await.is_err() {
+                        tracing::warn!("cannot catch up with the change log before sending webhooks");
+                    }
                     for d in batch {
                         sending.insert(d.id);
                         in_flight.spawn(self.clone().attempt(client.clone(), d));

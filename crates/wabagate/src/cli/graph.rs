@@ -88,8 +88,23 @@ impl Graph {
             let Some(next) = page.pointer("/paging/next").and_then(Value::as_str).map(str::to_string) else {
                 return Ok(items);
             };
-            page = self.send(self.authorized(self.http.get(&next))).await?;
+            page = self.send(self.authorized(self.http.get(self.on_base(&next)?))).await?;
         }
+    }
+
+    /// A `paging.next` link, moved onto the origin (scheme, host and port) the CLI was pointed
+    /// at: the token goes with it, and only to that server, whatever host the link names (a
+    /// server behind a proxy names its public address; a hostile one could name any host).
+    fn on_base(&self, link: &str) -> Result<reqwest::Url, CliError> {
+        let unusable = || CliError::Unreachable(format!("the server's paging link is not a URL: {link}"));
+        let mut url = reqwest::Url::parse(link).map_err(|_| unusable())?;
+        let base = reqwest::Url::parse(&self.base).map_err(|_| unusable())?;
+        if url.origin() != base.origin() {
+            url.set_scheme(base.scheme()).map_err(|_| unusable())?;
+            url.set_host(base.host_str()).map_err(|_| unusable())?;
+            url.set_port(base.port()).map_err(|_| unusable())?;
+        }
+        Ok(url)
     }
 
     async fn call(&self, method: Method, path: &str, params: &[(&str, &str)]) -> Result<Value, CliError> {
@@ -143,4 +158,21 @@ fn root_cause(e: &dyn std::error::Error) -> String {
         cause = next;
     }
     cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paging_links_are_followed_only_on_the_server_the_cli_was_pointed_at() {
+        let graph = Graph::new("http://127.0.0.1:8787", "v23.0", Some("EAAsecret".into()), None);
+        let same = "http://127.0.0.1:8787/v23.0/1/system_users?limit=100&after=MQ";
+        assert_eq!(graph.on_base(same).unwrap().as_str(), same);
+        // A link on another host (a public URL, or a hostile server's choice) is moved back onto
+        // the configured origin, path and query kept, so the bearer token goes nowhere else.
+        let moved = graph.on_base("https://graph.example.test/v23.0/1/system_users?after=MQ").unwrap();
+        assert_eq!(moved.as_str(), "http://127.0.0.1:8787/v23.0/1/system_users?after=MQ");
+        assert!(graph.on_base("not a url").is_err());
+    }
 }
