@@ -234,6 +234,27 @@ pub fn audit_insert(event: &AuditEvent) -> Result<Stmt> {
     })
 }
 
+/// The audit query for the filters actually given (a filter left out is not in the WHERE clause,
+/// so each query can use the index of the filter it names: `audit_by_business`,
+/// `audit_by_actor`, `audit_by_target`, or the primary key alone), with its parameters.
+pub fn audit_query(q: &crate::AuditQuery) -> Result<(String, Vec<P>)> {
+    let mut conds: Vec<String> = Vec::new();
+    let mut params = Vec::new();
+    for (column, value) in [("business", q.business), ("actor", q.actor), ("target", q.target)] {
+        if let Some(v) = value {
+            params.push(P::Int(id(v)?));
+            conds.push(format!("{column} = ${}", params.len()));
+        }
+    }
+    if let Some(before) = q.before {
+        params.push(P::Int(before.min(i64::MAX as u64) as i64));
+        conds.push(format!("seq < ${}", params.len()));
+    }
+    params.push(P::Int(q.limit.min(i64::MAX as usize) as i64));
+    let filter = if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) };
+    Ok((format!("SELECT seq, body FROM audit_events{filter} ORDER BY seq DESC LIMIT ${}", params.len()), params))
+}
+
 /// The queries that load the world, in an order `World::apply` accepts, with how each row becomes
 /// a change.
 pub type Decode = fn(&[Cell<'_>]) -> Result<Change>;

@@ -177,6 +177,19 @@ fn conforms(store: &dyn Store) {
         .audit(&AuditQuery { business: Some(GraphId(1)), before: Some(all[0].id), limit: 10, ..Default::default() })
         .unwrap();
     assert_eq!(older.len(), 1);
+    let by_actor = store.audit(&AuditQuery { actor: Some(GraphId(42)), limit: 10, ..Default::default() }).unwrap();
+    assert_eq!(by_actor.len(), 2);
+    assert!(store.audit(&AuditQuery { actor: Some(GraphId(43)), limit: 10, ..Default::default() }).unwrap().is_empty());
+    let every = AuditQuery {
+        business: Some(GraphId(1)),
+        actor: Some(GraphId(42)),
+        target: Some(GraphId(2)),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(store.audit(&every).unwrap().len(), 1);
+    let newest = store.audit(&AuditQuery { limit: 1, ..Default::default() }).unwrap();
+    assert_eq!(newest.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["a.two"]);
 
     // Messages, newest first.
     let m = |id: &str| Message {

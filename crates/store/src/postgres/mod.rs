@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("002_app_subscriptions.sql"),
     include_str!("003_webhook_deliveries.sql"),
     include_str!("004_scrub_messages.sql"),
+    include_str!("005_audit_and_delivery_indexes.sql"),
 ];
 
 /// The channel servers NOTIFY on after each write.

@@ -4,9 +4,15 @@
 //! is acknowledged, so it survives the process being killed at any moment (the OS holds it); only a
 //! power loss or OS crash can lose the last commits, never the database's consistency. This is the
 //! one durability setting of the SQLite store (docs/operations.md).
+//!
+//! Connections: one writer, behind its own lock, makes every change; reads (audit, messages,
+//! deliveries, the delivery worker's look-ahead, health) run on a small pool of read-only
+//! connections. WAL gives each reader a snapshot of the last commit, so a read never waits for a
+//! commit and a long read never holds one back.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use model::{AuditEvent, Change, DeliveryAttempt, GraphId, WebhookDelivery};
 use rusqlite::{Connection, OptionalExtension};
@@ -21,10 +27,19 @@ const MIGRATIONS: &[&str] = &[
     include_str!("003_app_subscriptions.sql"),
     include_str!("004_webhook_deliveries.sql"),
     include_str!("005_scrub_messages.sql"),
+    include_str!("006_audit_and_delivery_indexes.sql"),
 ];
 
+/// How many read-only connections serve reads.
+const READERS: usize = 4;
+
 pub struct SqliteStore {
+    /// The one connection that writes.
     conn: Mutex<Connection>,
+    /// Read-only connections, each behind its own lock.
+    readers: Vec<Mutex<Connection>>,
+    /// Where the next reader is looked for when all are busy.
+    next_reader: AtomicUsize,
 }
 
 impl SqliteStore {
@@ -38,7 +53,8 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&conn)?;
-        Ok(SqliteStore { conn: Mutex::new(conn) })
+        let readers = (0..READERS).map(|_| open_reader(path).map(Mutex::new)).collect::<Result<_>>()?;
+        Ok(SqliteStore { conn: Mutex::new(conn), readers, next_reader: AtomicUsize::new(0) })
     }
 
     /// Writes a consistent copy of the store at `from` to the new file `to` (`VACUUM INTO`: one
@@ -72,11 +88,38 @@ impl SqliteStore {
         Ok(std::fs::metadata(to).map_err(|e| StoreError::new(e.to_string()))?.len())
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    /// The writer.
+    fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave a transaction half-applied (it rolls back
         // on drop), so a poisoned lock is safe to keep using.
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// A read-only connection: a free one if any, else the next in turn once it is free. Never
+    /// the writer, so a read does not wait for a commit.
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        for reader in &self.readers {
+            match reader.try_lock() {
+                Ok(guard) => return guard,
+                Err(std::sync::TryLockError::Poisoned(e)) => return e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {}
+            }
+        }
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        self.readers[i].lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A read-only connection to the store at `path` (whose schema is up to date).
+fn open_reader(path: &Path) -> Result<Connection> {
+    use rusqlite::OpenFlags;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    // Only waits while the WAL is being recovered or reset, never for a commit.
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
 }
 
 /// Creates `path` as an empty file only its owner can read and write (0600, whatever the
@@ -218,7 +261,7 @@ impl Store for SqliteStore {
     }
 
     fn messages(&self, waba: GraphId, limit: usize) -> Result<Vec<model::Message>> {
-        let conn = self.conn();
+        let conn = self.reader();
         rows(&conn, sql::MESSAGES, &[P::Int(sql::id(waba)?), P::Int(limit as i64)], sql::message_row)
     }
 
@@ -228,28 +271,12 @@ impl Store for SqliteStore {
     }
 
     fn audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>> {
-        let conn = self.conn();
-        let opt = |v: Option<GraphId>| -> Result<P> { Ok(P::OptInt(v.map(sql::id).transpose()?)) };
-        let params = [
-            opt(q.business)?,
-            opt(q.actor)?,
-            opt(q.target)?,
-            P::OptInt(q.before.map(|b| b as i64)),
-            P::Int(q.limit as i64),
-        ];
-        rows(
-            &conn,
-            "SELECT seq, body FROM audit_events
-             WHERE ($1 IS NULL OR business = $1) AND ($2 IS NULL OR actor = $2)
-               AND ($3 IS NULL OR target = $3) AND ($4 IS NULL OR seq < $4)
-             ORDER BY seq DESC LIMIT $5",
-            &params,
-            sql::audit_row,
-        )
+        let (query, params) = sql::audit_query(q)?;
+        rows(&self.reader(), &query, &params, sql::audit_row)
     }
 
     fn ping(&self) -> Result<()> {
-        self.conn().query_row("SELECT 1", [], |_| Ok(()))?;
+        self.reader().query_row("SELECT 1", [], |_| Ok(()))?;
         Ok(())
     }
 
@@ -263,7 +290,7 @@ impl Store for SqliteStore {
     }
 
     fn next_delivery_due(&self) -> Result<Option<i64>> {
-        let conn = self.conn();
+        let conn = self.reader();
         Ok(conn.query_row(&numbered(sql::NEXT_DELIVERY_DUE), [], |r| r.get(0))?)
     }
 
@@ -275,13 +302,13 @@ impl Store for SqliteStore {
     }
 
     fn deliveries(&self, app: GraphId, before: Option<u64>, limit: usize) -> Result<Vec<WebhookDelivery>> {
-        let conn = self.conn();
+        let conn = self.reader();
         let params = [P::Int(sql::id(app)?), P::OptInt(before.map(|b| b as i64)), P::Int(limit as i64)];
         rows(&conn, sql::DELIVERIES, &params, sql::delivery_row)
     }
 
     fn delivery(&self, id: u64) -> Result<Option<WebhookDelivery>> {
-        let conn = self.conn();
+        let conn = self.reader();
         Ok(rows(&conn, sql::DELIVERY, &[P::Int(id as i64)], sql::delivery_row)?.pop())
     }
 
@@ -316,6 +343,121 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The plan SQLite chooses for a query, one line per step.
+    fn plan(conn: &Connection, query: &str, params: &[P]) -> String {
+        let mut stmt = conn.prepare(&numbered(&format!("EXPLAIN QUERY PLAN {query}"))).unwrap();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter())).unwrap();
+        let mut out = String::new();
+        while let Some(row) = rows.next().unwrap() {
+            out.push_str(&row.get::<_, String>(3).unwrap());
+            out.push('\n');
+        }
+        out
+    }
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("wabagate.db")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn audit_reads_use_the_index_of_the_filter_they_name() {
+        let (_dir, store) = store();
+        let conn = store.reader();
+        let id = Some(GraphId(1_000_000_000_000_001));
+        for (q, index) in [
+            (AuditQuery { business: id, limit: 25, ..Default::default() }, "audit_by_business"),
+            (AuditQuery { business: id, before: Some(9), limit: 25, ..Default::default() }, "audit_by_business"),
+            (AuditQuery { actor: id, limit: 25, ..Default::default() }, "audit_by_actor"),
+            (AuditQuery { target: id, before: Some(9), limit: 25, ..Default::default() }, "audit_by_target"),
+        ] {
+            let (query, params) = sql::audit_query(&q).unwrap();
+            let plan = plan(&conn, &query, &params);
+            eprintln!("{query}\n{plan}");
+            assert!(plan.contains(&format!("USING INDEX {index}")), "{query}: {plan}");
+            assert!(!plan.contains("SCAN audit_events"), "{query}: {plan}");
+        }
+        // No filter: the newest events by their key, without a sort.
+        let (query, params) = sql::audit_query(&AuditQuery { limit: 25, ..Default::default() }).unwrap();
+        let plan = plan(&conn, &query, &params);
+        eprintln!("{query}\n{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{query}: {plan}");
+    }
+
+    #[test]
+    fn claiming_deliveries_walks_the_pending_index_in_order() {
+        let (_dir, store) = store();
+        let conn = store.conn();
+        let params = [P::Int(0), P::Int(1), P::Int(10)];
+        let plan = plan(&conn, sql::CLAIM_DELIVERIES, &params);
+        eprintln!("{plan}");
+        assert!(plan.contains("USING INDEX webhook_deliveries_due"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+        assert!(!plan.contains("SCAN webhook_deliveries\n") && !plan.contains("SCAN d\n"), "{plan}");
+    }
+
+    fn event(n: i64) -> AuditEvent {
+        AuditEvent {
+            id: 0,
+            time: n,
+            business: GraphId(1_000_000_000_000_001),
+            actor: model::Actor { user: GraphId(42), name: "x".into(), token: None, via: "api".into() },
+            action: "test".into(),
+            target: GraphId(1_000_000_000_000_002),
+            target_type: "system_user".into(),
+            before: None,
+            after: None,
+        }
+    }
+
+    #[test]
+    fn a_long_read_does_not_hold_back_a_commit() {
+        let (_dir, store) = store();
+        store.commit(0, &[], &[event(1)]).unwrap();
+        let count =
+            |c: &Connection| -> i64 { c.query_row("SELECT count(*) FROM audit_events", [], |r| r.get(0)).unwrap() };
+        // A reader in the middle of a long read transaction.
+        let reader = store.reader();
+        reader.execute_batch("BEGIN").unwrap();
+        assert_eq!(count(&reader), 1);
+        // Commits go through meanwhile, and other reads see them.
+        let started = std::time::Instant::now();
+        for n in 2..=5 {
+            store.commit(0, &[], &[event(n)]).unwrap();
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(4), "the commits waited for the read");
+        let q = AuditQuery { limit: 100, ..Default::default() };
+        assert_eq!(store.audit(&q).unwrap().len(), 5);
+        // The long read kept its snapshot.
+        assert_eq!(count(&reader), 1);
+        reader.execute_batch("COMMIT").unwrap();
+        assert_eq!(count(&reader), 5);
+    }
+
+    #[test]
+    fn reads_do_not_wait_for_the_writer() {
+        let (_dir, store) = store();
+        store.commit(0, &[], &[event(1)]).unwrap();
+        let store = std::sync::Arc::new(store);
+        // The writer is busy (held here as a long commit would hold it).
+        let writer = store.conn();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reading = store.clone();
+        std::thread::spawn(move || {
+            let q = AuditQuery { business: Some(GraphId(1_000_000_000_000_001)), limit: 10, ..Default::default() };
+            let audit = reading.audit(&q).map(|events| events.len());
+            let ping = reading.ping().is_ok();
+            let due = reading.next_delivery_due().is_ok();
+            let messages = reading.messages(GraphId(1_000_000_000_000_003), 10).is_ok();
+            let deliveries = reading.deliveries(GraphId(1_000_000_000_000_004), None, 10).is_ok();
+            let _ = tx.send((audit.ok(), ping, due, messages, deliveries));
+        });
+        let answered = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the reads waited for the writer");
+        assert_eq!(answered, (Some(1), true, true, true, true));
+        drop(writer);
+    }
 
     #[test]
     fn placeholders_bind_by_number_whatever_their_order() {
