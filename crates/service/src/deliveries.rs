@@ -17,9 +17,6 @@ use tokio::task::JoinSet;
 use crate::Service;
 use crate::webhooks::WABA_OBJECT;
 
-/// How long a delivery stays leased to the server sending it: longer than any attempt takes.
-pub const LEASE: Duration = Duration::from_secs(60);
-
 /// The most deliveries in flight at once.
 const IN_FLIGHT: usize = 32;
 
@@ -210,18 +207,25 @@ impl Service {
             }
         };
         if let Err(e) = self.read("releasing webhook leases", |s| s.release_all_leases()).await {
-            tracing::warn!(error = %e, "could not release webhook leases; they run out in a minute");
+            tracing::warn!(error = %e, "could not release webhook leases; they run out after the webhook timeout");
         }
         let mut in_flight = JoinSet::new();
         // The deliveries being sent, to hand back if the server stops in the middle.
         let mut sending = std::collections::HashSet::new();
         let mut last_prune = None::<Instant>;
+        let lease_ms = self.settings.webhooks.lease().as_millis().min(i64::MAX as u128 / 2) as i64;
         loop {
+            // Attempts that ended: their deliveries may be claimed (and sent) again.
+            while let Some(done) = in_flight.try_join_next() {
+                if let Ok(id) = done {
+                    sending.remove(&id);
+                }
+            }
             let room = IN_FLIGHT - in_flight.len();
             let mut claimed_all = false;
             if room > 0 {
                 let now = self.clock.now_ms();
-                let until = now + LEASE.as_millis() as i64;
+                let until = now.saturating_add(lease_ms);
                 let claimed = self.read("claiming webhook deliveries", move |s| s.claim_deliveries(now, until, room));
                 if let Ok(batch) = claimed.await {
                     claimed_all = batch.len() == room;
@@ -233,7 +237,11 @@ impl Service {
                         tracing::warn!("cannot catch up with the change log before sending webhooks");
                     }
                     for d in batch {
-                        sending.insert(d.id);
+                        // Still being sent here (the clock moved past its lease): the claim only
+                        // renewed the lease; one attempt at a time.
+                        if !sending.insert(d.id) {
+                            continue;
+                        }
                         in_flight.spawn(self.clone().attempt(client.clone(), d));
                     }
                 }
@@ -260,7 +268,7 @@ impl Service {
         if !sending.is_empty() {
             let ids: Vec<u64> = sending.into_iter().collect();
             if let Err(e) = self.read("handing back webhook deliveries", move |s| s.release_leases(&ids)).await {
-                tracing::warn!(error = %e, "could not hand back the deliveries in flight; their leases run out in a minute");
+                tracing::warn!(error = %e, "could not hand back the deliveries in flight; their leases run out after the webhook timeout");
             }
         }
     }

@@ -228,6 +228,19 @@ pub struct WebhookSettings {
     pub deny_private: bool,
 }
 
+/// What a delivery's lease adds to the webhook timeout: time to look the callback up and record
+/// the attempt in the store.
+pub const LEASE_MARGIN: Duration = Duration::from_secs(30);
+
+impl WebhookSettings {
+    /// How long a delivery stays leased to the server sending it. An attempt is cut off at the
+    /// webhook timeout, so the lease is the timeout plus [`LEASE_MARGIN`]: it never runs out while
+    /// its attempt can still be under way. The one place the lease is decided (docs/webhooks.md).
+    pub fn lease(&self) -> Duration {
+        self.timeout.saturating_add(LEASE_MARGIN)
+    }
+}
+
 impl Default for WebhookSettings {
     fn default() -> Self {
         WebhookSettings {
@@ -563,6 +576,14 @@ pub mod events {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lease_outlasts_the_webhook_timeout() {
+        let lease = |secs| WebhookSettings { timeout: Duration::from_secs(secs), ..Default::default() }.lease();
+        assert_eq!(lease(10), Duration::from_secs(40));
+        assert_eq!(lease(120), Duration::from_secs(150));
+        assert_eq!(WebhookSettings { timeout: Duration::MAX, ..Default::default() }.lease(), Duration::MAX);
+    }
 
     #[test]
     fn a_wrong_answer_is_quoted_as_meta_quotes_it_and_not_at_all_from_a_private_address() {

@@ -29,6 +29,8 @@ pub struct Received {
 struct State {
     /// Answer 500 to this many POSTs before answering 200 again.
     fail_next: usize,
+    /// Never answer this many POSTs (they are counted as arrived, not recorded as posts).
+    hang_next: usize,
     posts: Vec<Received>,
     /// Signatures that did not match the app secret (should stay empty).
     bad_signatures: Vec<String>,
@@ -79,6 +81,15 @@ impl Receiver {
                 let (mut held, counter) = (held.clone(), counter.clone());
                 async move {
                     counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let hang = {
+                        let mut state = state.lock().unwrap();
+                        let hang = state.hang_next > 0;
+                        state.hang_next = state.hang_next.saturating_sub(1);
+                        hang
+                    };
+                    if hang {
+                        std::future::pending::<()>().await;
+                    }
                     let _ = held.wait_for(|h| !*h).await;
                     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
                     let mut state = state.lock().unwrap();
@@ -122,6 +133,16 @@ impl Receiver {
             assert!(started.elapsed() < Duration::from_secs(15), "waited for {n} POSTs to arrive");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// POSTs that arrived so far, answered, held or hanging.
+    pub fn arrived(&self) -> usize {
+        self.arrived.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Leaves the next `n` POSTs unanswered for good (their sender has to give up).
+    pub fn hang_next(&self, n: usize) {
+        self.state.lock().unwrap().hang_next = n;
     }
 
     pub fn fail_next(&self, n: usize) {
@@ -390,13 +411,83 @@ async fn deliveries_pending_retry_survive_a_restart_and_arrive_once() {
     let got = receiver.wait_for(3).await;
     let order: Vec<&str> = got.iter().map(|(_, v)| v["message_template_name"].as_str().unwrap()).collect();
     assert_eq!(order, ["before_one", "before_two", "before_three"]);
-    // Nothing is delivered twice: each delivery id is answered 200 once.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let mut ok: Vec<String> = receiver.posts().into_iter().filter(|p| p.answered == 200).map(|p| p.delivery).collect();
-    assert_eq!(ok.len(), 3);
-    ok.dedup();
-    assert_eq!(ok.len(), 3);
+    // Nothing is delivered twice, even once every lease has run out: each delivery id is
+    // answered 200 once.
+    past_every_lease(&ts, &receiver, 4).await;
+    let ok = answered_ids(&receiver);
+    assert_eq!(ok.len(), 4, "{ok:?}");
+    assert_eq!(ok.iter().collect::<std::collections::BTreeSet<_>>().len(), 4, "a delivery arrived twice: {ok:?}");
     drop(ts);
+}
+
+/// The delivery ids the receiver answered 200, in the order they came.
+pub fn answered_ids(receiver: &Receiver) -> Vec<String> {
+    receiver.posts().into_iter().filter(|p| p.answered == 200).map(|p| p.delivery).collect()
+}
+
+/// Moves the clock past every lease a delivery of `ts` can hold, then queues one more template
+/// event on the demo WABA's line and waits until it is the `n`th delivery answered: the worker has
+/// looked at the queue after every lease ran out, and anything a lease running out would send
+/// again was claimed before it.
+pub async fn past_every_lease(ts: &TestServer, receiver: &Receiver, n: usize) {
+    let lease = ts.service().settings().webhooks.lease();
+    ts.advance_clock(lease.as_secs() as i64 + 1);
+    let sentinel = create_template(ts, &format!("after_the_leases_{}", testkit::rand_u64() % 1_000_000)).await;
+    review(ts, &sentinel, "APPROVED", None).await;
+    let got = receiver.wait_for(n).await;
+    assert_eq!(got.len(), n, "{got:#?}");
+}
+
+#[tokio::test]
+async fn a_lease_running_out_mid_attempt_sends_no_duplicate_and_keeps_the_order() {
+    let webhooks = service::webhooks::WebhookSettings { timeout: Duration::from_secs(2), ..quick() };
+    let ts = TestServer::start_with_settings(settings(webhooks)).await;
+    let receiver = demo_subscribed(&ts, "message_template_status_update").await;
+    // The receiver hangs on the first delivery: the attempt lasts until the webhook timeout.
+    receiver.hang_next(1);
+    let names = ["hung_first", "hung_second", "hung_third"];
+    let mut templates = Vec::new();
+    for name in names {
+        templates.push(create_template(&ts, name).await);
+    }
+    for template in &templates {
+        review(&ts, template, "APPROVED", None).await;
+    }
+    receiver.wait_arrived(1).await;
+    // The clock runs far past the lease (and past any fixed one) while the attempt hangs.
+    let lease = ts.service().settings().webhooks.lease();
+    ts.advance_clock(lease.as_secs() as i64 + 120);
+    // Wait for the attempt to time out and be recorded.
+    let (app, secret) = (ts.b("app_id"), ts.b("app_secret"));
+    let (log, token) = (format!("_wabagate/apps/{app}/webhook_deliveries"), app_token(&app, &secret));
+    let started = Instant::now();
+    let first = loop {
+        let rows = ts.get(&log, Some(&token), &[("limit", "10")]).await;
+        let first = rows.data().iter().min_by_key(|r| r["id"].as_str().unwrap().parse::<u64>().unwrap()).cloned();
+        if let Some(first) = first.filter(|r| r["attempts"].as_u64() >= Some(1)) {
+            break first;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{:?}", rows.ok());
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    assert_eq!(first["last_error"], "timed out", "{first}");
+    // While it hung, nothing else was sent: not the same delivery again, not a later one.
+    let arrived = receiver.arrived();
+    let posts = receiver.posts();
+    assert!(arrived <= 2 && posts.iter().all(|p| p.delivery == first["id"]), "{arrived} arrived: {posts:#?}");
+    // It is retried once, then the later ones follow in order.
+    let got = receiver.wait_for(3).await;
+    let order: Vec<&str> = got.iter().map(|(_, v)| v["message_template_name"].as_str().unwrap()).collect();
+    assert_eq!(order, names);
+    let posts = receiver.posts();
+    assert_eq!(posts.len(), 3, "the hung attempt, then each delivery answered once: {posts:#?}");
+    assert_eq!(posts[0].delivery, first["id"].as_str().unwrap());
+    assert_eq!(receiver.arrived(), 4, "one hung attempt and three answered ones");
+    // And nothing more once every lease has run out again.
+    past_every_lease(&ts, &receiver, 4).await;
+    let ok = answered_ids(&receiver);
+    assert_eq!(ok.iter().collect::<std::collections::BTreeSet<_>>().len(), 4, "a delivery arrived twice: {ok:?}");
+    assert_eq!(receiver.arrived(), 5);
 }
 
 #[tokio::test]
