@@ -10,10 +10,12 @@ use model::{AuditEvent, Change, DeliveryAttempt, GraphId, WebhookDelivery};
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{AsyncMessage, Client, NoTls, Row};
+use tokio_postgres::{AsyncMessage, Client, Row};
 
 use crate::sql::{self, Cell, P};
 use crate::{AuditQuery, Result, Store, StoreError};
+
+mod tls;
 
 /// Schema migrations, applied in order; the schema's version is the number applied.
 const MIGRATIONS: &[&str] = &[
@@ -106,7 +108,7 @@ fn valid_schema(s: &str) -> bool {
 /// A connection, its tables looked up in `schema`; `create` makes the schema first (only a
 /// store being opened does: a reconnect must not bring back a schema dropped meanwhile).
 async fn connect(url: &str, schema: Option<&str>, create: bool) -> Result<Client> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    let (client, connection) = tls::connect(url).await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::warn!(error = %e, "the PostgreSQL connection ended");
@@ -155,7 +157,7 @@ impl PgStore {
         };
         self.handle.spawn(async move {
             loop {
-                match tokio_postgres::connect(&url, NoTls).await {
+                match tls::connect(&url).await {
                     Ok((client, mut connection)) => {
                         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
                         let listen = async {
