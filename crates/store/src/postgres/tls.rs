@@ -100,9 +100,9 @@ pub fn settings(url: &str) -> Result<Settings> {
     Ok(Settings { url, mode, roots })
 }
 
-/// Opens a connection to the database of a libpq-style `postgres://` URL, over TLS as its
-/// `sslmode` asks. The caller polls (or spawns) the connection.
-pub async fn connect(url: &str) -> Result<(Client, Connection<Socket, Stream>)> {
+/// The connection settings of a libpq-style `postgres://` URL, and the TLS connector its
+/// `sslmode` and `sslrootcert` ask for (what a connection pool is built from).
+pub fn config(url: &str) -> Result<(Config, MakeRustlsConnect)> {
     let settings = settings(url)?;
     let mut config: Config = settings.url.parse()?;
     config.ssl_mode(match settings.mode {
@@ -110,28 +110,36 @@ pub async fn connect(url: &str) -> Result<(Client, Connection<Socket, Stream>)> 
         Mode::Prefer => SslMode::Prefer,
         Mode::Require | Mode::VerifyCa | Mode::VerifyFull => SslMode::Require,
     });
-    let tls = MakeRustlsConnect::new(client_config(&settings)?);
-    config.connect(tls).await.map_err(|e| {
-        // tokio-postgres names only the step that failed; the reason (a certificate refused, and
-        // why) is in the error's sources.
-        let mut message = format!("postgres: {e}");
-        let mut source = std::error::Error::source(&e);
-        while let Some(cause) = source {
-            let cause_text = cause.to_string();
-            if !message.ends_with(&cause_text) {
-                message.push_str(": ");
-                message.push_str(&cause_text);
-            }
-            source = cause.source();
+    Ok((config, MakeRustlsConnect::new(client_config(&settings)?)))
+}
+
+/// Opens a connection to the database of a libpq-style `postgres://` URL, over TLS as its
+/// `sslmode` asks. The caller polls (or spawns) the connection.
+pub async fn connect(url: &str) -> Result<(Client, Connection<Socket, Stream>)> {
+    let (config, tls) = config(url)?;
+    config.connect(tls).await.map_err(|e| error(&e))
+}
+
+/// A connection's error with its reasons: tokio-postgres names only the step that failed; why (a
+/// certificate refused, and why) is in the error's sources.
+pub fn error(e: &tokio_postgres::Error) -> StoreError {
+    let mut message = format!("postgres: {e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !message.ends_with(&cause_text) {
+            message.push_str(": ");
+            message.push_str(&cause_text);
         }
-        if message.contains("invalid peer certificate") {
-            message.push_str(
-                " (the server's certificate must be signed by a CA of sslrootcert and, for verify-full, \
-                 name the URL's host)",
-            );
-        }
-        StoreError::new(message)
-    })
+        source = cause.source();
+    }
+    if message.contains("invalid peer certificate") {
+        message.push_str(
+            " (the server's certificate must be signed by a CA of sslrootcert and, for verify-full, \
+             name the URL's host)",
+        );
+    }
+    StoreError::new(message)
 }
 
 fn provider() -> Arc<CryptoProvider> {
