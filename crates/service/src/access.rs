@@ -315,13 +315,46 @@ mod tests {
     use crate::fixtures::{Seeded, demo};
     use crate::{Acting, Authenticated, Clock, Service, Settings, Via};
 
-    async fn demo_service() -> (tempfile::TempDir, Service, Seeded) {
+    /// The store the tests run on: SQLite in a temporary directory, or, with
+    /// `WABAGATE_TEST_DATABASE` set to a PostgreSQL URL, a fresh schema there (dropped with it).
+    struct TestStore {
+        _dir: tempfile::TempDir,
+        schema: Option<String>,
+    }
+
+    impl Drop for TestStore {
+        fn drop(&mut self) {
+            if let Some(url) = self.schema.take() {
+                // On a thread of its own: the test's runtime is ending.
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+                    if let Err(e) = rt.block_on(store::PgStore::drop_schema(&url)) {
+                        eprintln!("could not drop the test schema of {url}: {e}");
+                    }
+                })
+                .join();
+            }
+        }
+    }
+
+    async fn demo_service() -> (TestStore, Service, Seeded) {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let store = store::SqliteStore::open(&dir.path().join("wabagate.db")).expect("a store");
-        let service =
-            Service::open(Arc::new(store), Arc::new(Clock::default()), Settings::default()).expect("a service");
+        let base = std::env::var("WABAGATE_TEST_DATABASE").ok().filter(|u| !u.is_empty());
+        let (store, schema): (Arc<dyn store::Store>, _) = match base {
+            Some(base) => {
+                let name = format!("wabagate_test_{:016x}", rand::random::<u64>());
+                let sep = if base.contains('?') { '&' } else { '?' };
+                let url = format!("{base}{sep}schema={name}&application_name={name}");
+                (Arc::new(store::PgStore::open(&url).await.expect("a PostgreSQL store")), Some(url))
+            }
+            None => (Arc::new(store::SqliteStore::open(&dir.path().join("wabagate.db")).expect("a store")), None),
+        };
+        let guard = TestStore { _dir: dir, schema };
+        // Opening blocks (the store is read on this thread): off the runtime.
+        let open = move || Service::open(store, Arc::new(Clock::default()), Settings::default());
+        let service = tokio::task::spawn_blocking(open).await.expect("opened").expect("a service");
         let seeded = service.seed_if_empty(None).await.expect("the demo world").expect("an empty store");
-        (dir, service, seeded)
+        (guard, service, seeded)
     }
 
     /// The demo's ADMIN system user, as the rules see it, and its token.
