@@ -29,6 +29,16 @@
 //! ```compile_fail,E0603
 //! fn unchecked(tx: &mut wabagate_service::Tx<'_>) {}
 //! ```
+//!
+//! Nor can the store be reached to write behind the operations' back: the service shows it only
+//! as a [`StoreView`], which reads.
+//!
+//! ```compile_fail,E0599
+//! fn unchecked(service: &wabagate_service::Service) {
+//!     use store::Store as _;
+//!     let _ = service.store().commit(0, &[], &[]);
+//! }
+//! ```
 
 use model::rules::{AppAccess, BusinessAccess, Operation, WabaAccess};
 use model::{
@@ -37,6 +47,35 @@ use model::{
 };
 
 use crate::Tx;
+
+/// The store as seen from outside the service (health checks, metrics): whether it is shared
+/// and listening, whether it answers, and its change log's head. It writes nothing: every write
+/// goes through an operation of [`crate::Service`].
+#[derive(Clone)]
+pub struct StoreView(pub(crate) std::sync::Arc<dyn store::Store>);
+
+impl StoreView {
+    /// Whether other servers write to this store.
+    pub fn is_shared(&self) -> bool {
+        self.0.is_shared()
+    }
+
+    /// For a shared store, how many times it has started listening for other servers' writes;
+    /// `None` while it is not listening.
+    pub fn listening(&self) -> Option<u64> {
+        self.0.listening()
+    }
+
+    /// Checks the store answers a trivial query. Blocking: call it off the async threads.
+    pub fn ping(&self) -> store::Result<()> {
+        self.0.ping()
+    }
+
+    /// The sequence number of the last logged change. Blocking: call it off the async threads.
+    pub fn log_head(&self) -> store::Result<u64> {
+        self.0.log_head()
+    }
+}
 
 /// Refuses a mutation whose proof was made for another operation or another object. Only a
 /// defect in an operation can get here; it is refused, never written.

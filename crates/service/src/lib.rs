@@ -26,6 +26,7 @@ use model::rules::Caller;
 use model::{Actor, AuditEvent, Change, GraphError, GraphId, Principal, Timestamp, Token, World};
 use store::Store;
 
+pub use access::StoreView;
 pub use clock::Clock;
 pub use ops::{Authenticated, DebugTokenInput, MintProof, MintRequest, Refreshed};
 
@@ -350,8 +351,9 @@ impl Service {
         &self.clock
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    /// What may be asked of the store from outside the service: never a write.
+    pub fn store(&self) -> access::StoreView {
+        access::StoreView(self.store.clone())
     }
 
     /// Runs one write: `build` checks the request against the current world and describes the
