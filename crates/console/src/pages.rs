@@ -923,7 +923,8 @@ pub async fn redeliver(
     if !owned || !who.is_admin() {
         return not_found();
     }
-    match state.service.redeliver(app, id).await {
+    let acting = who.acting();
+    match state.service.redeliver(model::rules::AppCaller::User(&acting.caller), app, id).await {
         Ok(Some(_)) => see_other(format!("/console/webhooks?app={app}")),
         Ok(None) => not_found(),
         Err(e) => graph_error_page(&e),

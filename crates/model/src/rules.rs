@@ -1,6 +1,8 @@
 //! The access rules of DESIGN.md §3, as one table. `docs/access-rules.md` embeds
 //! [`rules_markdown`]'s output and a test keeps the two identical.
 
+use std::marker::PhantomData;
+
 use crate::error::Verb;
 use crate::world::{Principal, World};
 use crate::{GraphError, GraphId, Role, Scope, ScopeSet, ShareLevel, Solution, Task, TaskSet};
@@ -205,6 +207,10 @@ pub enum Operation {
     ManageCreditLines,
     ReviewTemplates,
     ReadPerson,
+    ShareWabas,
+    ManageWebhookSubscriptions,
+    ExchangeTokens,
+    RedeliverWebhooks,
 }
 
 /// Who in the caller's business may perform a business-level operation.
@@ -228,6 +234,10 @@ pub enum Target {
     /// A WABA: the caller must hold one of `tasks`, effective through its business's route
     /// (`capped`) or as granted (`!capped`, for administering users), and be an admin if `admin`.
     Waba { tasks: TaskSet, capped: bool, admin: bool },
+    /// An app's own objects: the caller must be the app itself, with its app token or its client
+    /// id and secret (such calls carry no scopes), or, if `admins`, an admin of the app's business
+    /// signed in to the console.
+    App { admins: bool },
 }
 
 pub struct Rule {
@@ -250,7 +260,7 @@ const fn waba(tasks: &[Task]) -> Target {
 const ANY_TASK: Target = Target::Waba { tasks: TaskSet::ALL, capped: true, admin: false };
 
 /// The rules table.
-pub const RULES: [Rule; 29] = [
+pub const RULES: [Rule; 33] = [
     Rule {
         op: Operation::ReadBusiness,
         endpoints: "GET /{business}",
@@ -410,6 +420,30 @@ pub const RULES: [Rule; 29] = [
         target: Target::Waba { tasks: TaskSet::of(&[ManageTemplates]), capped: true, admin: true },
     },
     Rule { op: Operation::ReadPerson, endpoints: "GET /{person}", scopes: BM, target: Target::Business(Who::Member) },
+    Rule {
+        op: Operation::ShareWabas,
+        endpoints: "POST, DELETE /_wabagate/wabas/{waba}/partners (an admin of the business that owns the WABA)",
+        scopes: BM,
+        target: Target::Business(Who::Admin),
+    },
+    Rule {
+        op: Operation::ManageWebhookSubscriptions,
+        endpoints: "POST, DELETE /{app}/subscriptions",
+        scopes: &[],
+        target: Target::App { admins: false },
+    },
+    Rule {
+        op: Operation::ExchangeTokens,
+        endpoints: "GET /oauth/access_token (fb_exchange_token), GET /oauth/revoke",
+        scopes: &[],
+        target: Target::App { admins: false },
+    },
+    Rule {
+        op: Operation::RedeliverWebhooks,
+        endpoints: "POST /_wabagate/apps/{app}/webhook_deliveries/{id}/redeliver; in the console, Webhooks → Redeliver",
+        scopes: &[],
+        target: Target::App { admins: true },
+    },
 ];
 
 /// Fields of a WABA that need an operation beyond seeing the WABA, checked wherever a WABA is
@@ -448,14 +482,25 @@ pub struct Caller {
     pub scopes: Option<ScopeSet>,
 }
 
-/// Proof that a caller may perform `op` on a business. Only [`authorize_business`] makes one.
+/// Makes the proofs below invariant in `'w`: a proof is good only for the very world it was
+/// checked against, so it cannot be carried into another write.
+type Checked<'w> = PhantomData<fn(&'w World) -> &'w World>;
+
+/// Proof that a caller may perform `op` on a business, checked against the world `'w`. Only
+/// [`authorize_business`] makes one; it cannot be forged, cloned or kept past that world:
+///
+/// ```compile_fail,E0451
+/// use wabagate_model::rules::{BusinessAccess, Operation};
+/// let forged = BusinessAccess { business: wabagate_model::GraphId(1), op: Operation::ManageTokens, world: Default::default() };
+/// ```
 #[derive(Debug)]
-pub struct BusinessAccess {
+pub struct BusinessAccess<'w> {
     business: GraphId,
     op: Operation,
+    world: Checked<'w>,
 }
 
-impl BusinessAccess {
+impl BusinessAccess<'_> {
     pub fn business(&self) -> GraphId {
         self.business
     }
@@ -464,15 +509,42 @@ impl BusinessAccess {
     }
 }
 
-/// Proof that a caller may perform `op` on a WABA. Only [`authorize_waba`] makes one.
+/// Proof that a caller may perform `op` on a WABA, checked against the world `'w`. Only
+/// [`authorize_waba`] makes one:
+///
+/// ```
+/// use wabagate_model::rules::{authorize_waba, Caller, Operation};
+/// use wabagate_model::{GraphId, Principal, Role, UserKind, Verb, World};
+/// let world = World::default();
+/// let caller = Caller {
+///     principal: Principal { id: GraphId(2), business: GraphId(1), role: Role::Admin, kind: UserKind::SystemUser, finance: None },
+///     scopes: None,
+/// };
+/// // Nothing is reached in an empty world: no proof, an error.
+/// assert!(authorize_waba(&world, &caller, Verb::Post, Operation::ManageAssignedUsers, GraphId(3)).is_err());
+/// ```
+///
+/// and nothing else can:
+///
+/// ```compile_fail,E0451
+/// use wabagate_model::rules::{Operation, WabaAccess};
+/// use wabagate_model::{GraphId, TaskSet};
+/// let forged = WabaAccess {
+///     waba: GraphId(3),
+///     op: Operation::ManageAssignedUsers,
+///     effective: TaskSet::ALL,
+///     world: Default::default(),
+/// };
+/// ```
 #[derive(Debug)]
-pub struct WabaAccess {
+pub struct WabaAccess<'w> {
     waba: GraphId,
     op: Operation,
     effective: TaskSet,
+    world: Checked<'w>,
 }
 
-impl WabaAccess {
+impl WabaAccess<'_> {
     pub fn waba(&self) -> GraphId {
         self.waba
     }
@@ -485,8 +557,36 @@ impl WabaAccess {
     }
 }
 
+/// Proof that the caller is the app `app` itself, allowed `op` on the app's own objects, checked
+/// against the world `'w`. Only [`authorize_app`] makes one.
+#[derive(Debug)]
+pub struct AppAccess<'w> {
+    app: GraphId,
+    op: Operation,
+    world: Checked<'w>,
+}
+
+impl AppAccess<'_> {
+    pub fn app(&self) -> GraphId {
+        self.app
+    }
+    pub fn op(&self) -> Operation {
+        self.op
+    }
+}
+
+/// Who acts on an app's own objects.
+#[derive(Clone, Copy, Debug)]
+pub enum AppCaller<'c> {
+    /// An app, authenticated by its app token (`{app-id}|{app-secret}`) or its client id and secret.
+    App(GraphId),
+    /// A person or system user.
+    User(&'c Caller),
+}
+
 fn check_scope(caller: &Caller, rule: &Rule) -> Result<(), GraphError> {
     match caller.scopes {
+        _ if rule.scopes.is_empty() => Ok(()),
         Some(held) if !held.intersects(ScopeSet::of(rule.scopes)) => Err(GraphError::missing_scope(rule.scopes)),
         _ => Ok(()),
     }
@@ -494,15 +594,15 @@ fn check_scope(caller: &Caller, rule: &Rule) -> Result<(), GraphError> {
 
 /// Checks a business-level operation. `object` is the node named in the path (the business or
 /// one of its system users), `subject` the system user the operation acts on, if any.
-pub fn authorize_business(
-    world: &World,
+pub fn authorize_business<'w>(
+    world: &'w World,
     caller: &Caller,
     verb: Verb,
     op: Operation,
     business: GraphId,
     object: GraphId,
     subject: Option<GraphId>,
-) -> Result<BusinessAccess, GraphError> {
+) -> Result<BusinessAccess<'w>, GraphError> {
     let rule = rule(op);
     let Target::Business(who) = rule.target else { panic!("{op:?} is not a business operation") };
     check_scope(caller, rule)?;
@@ -524,17 +624,17 @@ pub fn authorize_business(
         };
         return Err(GraphError::permission(Some(&detail)));
     }
-    Ok(BusinessAccess { business, op })
+    Ok(BusinessAccess { business, op, world: PhantomData })
 }
 
 /// Checks a WABA-level operation (DESIGN.md §3, steps 3 and 4).
-pub fn authorize_waba(
-    world: &World,
+pub fn authorize_waba<'w>(
+    world: &'w World,
     caller: &Caller,
     verb: Verb,
     op: Operation,
     waba: GraphId,
-) -> Result<WabaAccess, GraphError> {
+) -> Result<WabaAccess<'w>, GraphError> {
     let rule = rule(op);
     let Target::Waba { tasks, capped, admin } = rule.target else { panic!("{op:?} is not a WABA operation") };
     check_scope(caller, rule)?;
@@ -555,7 +655,34 @@ pub fn authorize_waba(
             if effective.is_empty() { "none".to_string() } else { effective.to_string() }
         ))));
     }
-    Ok(WabaAccess { waba, op, effective })
+    Ok(WabaAccess { waba, op, effective, world: PhantomData })
+}
+
+/// Checks an operation on an app's own objects: the caller must be the app itself (an app token
+/// or the app's client credentials), or where the rule says so an admin of the app's business in
+/// the console; anyone else is refused with code 15.
+pub fn authorize_app<'w>(
+    world: &'w World,
+    caller: AppCaller<'_>,
+    verb: Verb,
+    op: Operation,
+    app: GraphId,
+) -> Result<AppAccess<'w>, GraphError> {
+    let Target::App { admins } = rule(op).target else { panic!("{op:?} is not an app operation") };
+    let Some(owner) = world.app(app).map(|a| a.business) else {
+        return Err(GraphError::unknown_object(verb, app));
+    };
+    let allowed = match caller {
+        AppCaller::App(a) => a == app,
+        // A person in the console (no token, so no scopes), admin of the app's business.
+        AppCaller::User(c) => {
+            admins && c.scopes.is_none() && c.principal.business == owner && c.principal.role == Role::Admin
+        }
+    };
+    if !allowed {
+        return Err(GraphError::app_token_required());
+    }
+    Ok(AppAccess { app, op, world: PhantomData })
 }
 
 /// Checks that `tasks` can be granted to a user of `business` on `waba`: the business must reach
@@ -595,8 +722,13 @@ pub fn rules_markdown() -> String {
                 let admin = if admin { "an admin holding " } else { "a user holding " };
                 format!("{admin}{tasks} on the WABA, {how}")
             }
+            Target::App { admins: false } => "the app itself, with its app token or client id and secret".to_string(),
+            Target::App { admins: true } => {
+                "the app itself, with its app token; in the console, an admin of the app's business".to_string()
+            }
         };
-        out.push_str(&format!("| {} | {} | {} |\n", r.endpoints, scopes.join(", "), who));
+        let scopes = if scopes.is_empty() { "none (app credentials)".to_string() } else { scopes.join(", ") };
+        out.push_str(&format!("| {} | {} | {} |\n", r.endpoints, scopes, who));
     }
     out
 }
@@ -608,7 +740,7 @@ pub fn single_task_allows(rule: &Rule, task: Task, admin: bool) -> Option<bool> 
         Target::Waba { tasks, admin: needs_admin, .. } => {
             Some((!needs_admin || admin) && TaskSet::of(&[task]).expand().intersects(tasks))
         }
-        Target::Business(_) => None,
+        Target::Business(_) | Target::App { .. } => None,
     }
 }
 

@@ -2,7 +2,7 @@
 //! client's WABA, which the WABA's `primary_funding_id` then names.
 
 use model::rules::{self, Operation};
-use model::{AllocationConfig, Change, GraphError, GraphId, Verb};
+use model::{AllocationConfig, GraphError, GraphId, Verb};
 use serde_json::json;
 
 use crate::{Acting, Service};
@@ -28,7 +28,7 @@ impl Service {
         self.write(|tx| {
             let world = tx.world();
             let line = world.credit_line(credit).ok_or_else(|| GraphError::unknown_object(Verb::Post, credit))?;
-            rules::authorize_business(
+            let line_access = rules::authorize_business(
                 world,
                 &acting.caller,
                 Verb::Post,
@@ -37,7 +37,7 @@ impl Service {
                 credit,
                 None,
             )?;
-            rules::authorize_waba(world, &acting.caller, Verb::Post, Operation::ShareCredit, waba)?;
+            let waba_access = rules::authorize_waba(world, &acting.caller, Verb::Post, Operation::ShareCredit, waba)?;
             let w = world.waba(waba).expect("authorized WABA exists");
             if w.primary_funding_id.is_some() {
                 return Err(GraphError::invalid_param(format!(
@@ -65,8 +65,7 @@ impl Service {
                 None,
                 Some(json!({"credit_line": credit, "waba": waba, "currency": currency})),
             );
-            tx.change(Change::Waba(Box::new(funded)));
-            tx.change(Change::Allocation(Box::new(allocation.clone())));
+            tx.attach_credit(&line_access, &waba_access, funded, allocation.clone())?;
             Ok(allocation)
         })
         .await
@@ -79,7 +78,7 @@ impl Service {
             let a = world.allocation(allocation).ok_or_else(|| GraphError::unknown_object(Verb::Delete, allocation))?;
             let line =
                 world.credit_line(a.credit_line).ok_or_else(|| GraphError::unknown_object(Verb::Delete, allocation))?;
-            rules::authorize_business(
+            let access = rules::authorize_business(
                 world,
                 &acting.caller,
                 Verb::Delete,
@@ -93,11 +92,12 @@ impl Service {
             }
             let mut revoked = a.clone();
             revoked.request_status = "DELETED".into();
-            if let Some(w) = world.waba(a.waba).filter(|w| w.primary_funding_id == Some(a.receiving_credential)) {
-                let mut unfunded = w.clone();
-                unfunded.primary_funding_id = None;
-                tx.change(Change::Waba(Box::new(unfunded)));
-            }
+            let unfunded =
+                world.waba(a.waba).filter(|w| w.primary_funding_id == Some(a.receiving_credential)).map(|w| {
+                    let mut unfunded = w.clone();
+                    unfunded.primary_funding_id = None;
+                    unfunded
+                });
             tx.audit(
                 acting,
                 line.business,
@@ -107,8 +107,7 @@ impl Service {
                 Some(json!({"credit_line": a.credit_line, "waba": a.waba, "request_status": a.request_status})),
                 Some(json!({"request_status": "DELETED"})),
             );
-            tx.change(Change::Allocation(Box::new(revoked)));
-            Ok(())
+            tx.revoke_credit(&access, revoked, unfunded)
         })
         .await
     }

@@ -295,9 +295,17 @@ impl Service {
         self.read("reading webhook deliveries", move |s| s.deliveries(app, before, limit)).await
     }
 
-    /// Queues an app's delivery again, as a new delivery sent at once. `None` if the app has no
+    /// Queues an app's delivery again, as a new delivery sent at once, for the app itself or an
+    /// admin of its business in the console (code 15 for anyone else). `None` if the app has no
     /// such delivery.
-    pub async fn redeliver(&self, app: GraphId, id: u64) -> Result<Option<u64>, GraphError> {
+    pub async fn redeliver(
+        &self,
+        caller: rules::AppCaller<'_>,
+        app: GraphId,
+        id: u64,
+    ) -> Result<Option<u64>, GraphError> {
+        let op = rules::Operation::RedeliverWebhooks;
+        rules::authorize_app(&self.world(), caller, model::Verb::Post, op, app)?;
         let now = self.clock.now_ms();
         let found = self.read("reading a webhook delivery", move |s| s.delivery(id)).await?;
         if found.is_none_or(|d| d.event.app != app) {

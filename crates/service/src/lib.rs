@@ -2,6 +2,7 @@
 //! authorization; each write is checked against it, committed to the store in one transaction,
 //! and only then applied to memory. The Graph wire and the console both go through here.
 
+mod access;
 pub mod clock;
 pub mod credit;
 mod deliveries;
@@ -25,6 +26,7 @@ use model::rules::Caller;
 use model::{Actor, AuditEvent, Change, GraphError, GraphId, Principal, Timestamp, Token, World};
 use store::Store;
 
+pub use access::StoreView;
 pub use clock::Clock;
 pub use ops::{Authenticated, DebugTokenInput, MintProof, MintRequest, Refreshed};
 
@@ -217,7 +219,7 @@ struct Pending {
 
 /// One write under construction: the changes and audit events it will commit, and the ids it
 /// has taken so far.
-pub struct Tx<'w> {
+pub(crate) struct Tx<'w> {
     world: &'w World,
     now: Timestamp,
     now_ms: i64,
@@ -251,13 +253,13 @@ impl<'w> Tx<'w> {
         }
     }
 
-    pub fn change(&mut self, change: Change) {
+    pub(crate) fn change(&mut self, change: Change) {
         self.changes.push(change);
     }
 
     /// Records an access change in the audit log, in the same transaction as the change.
     #[allow(clippy::too_many_arguments)]
-    pub fn audit(
+    pub(crate) fn audit(
         &mut self,
         acting: &Acting,
         business: GraphId,
@@ -278,7 +280,7 @@ impl<'w> Tx<'w> {
 
     /// [`Self::audit`], for an actor that is not a user: an app calling with its app token.
     #[allow(clippy::too_many_arguments)]
-    pub fn audit_by(
+    pub(crate) fn audit_by(
         &mut self,
         actor: Actor,
         business: GraphId,
@@ -349,8 +351,9 @@ impl Service {
         &self.clock
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    /// What may be asked of the store from outside the service: never a write.
+    pub fn store(&self) -> access::StoreView {
+        access::StoreView(self.store.clone())
     }
 
     /// Runs one write: `build` checks the request against the current world and describes the
@@ -364,7 +367,10 @@ impl Service {
     /// once the group it joined is durable. If a group cannot be committed, every write that
     /// followed it fails too and memory is reloaded from the store: nothing that was stored is
     /// lost, and nothing that was not stays.
-    pub async fn write<R>(&self, build: impl FnOnce(&mut Tx<'_>) -> Result<R, GraphError>) -> Result<R, GraphError> {
+    pub(crate) async fn write<R>(
+        &self,
+        build: impl FnOnce(&mut Tx<'_>) -> Result<R, GraphError>,
+    ) -> Result<R, GraphError> {
         let serial = self.writes.lock().await;
         self.catch_up().await?;
         let based_on = self.applied.load(Ordering::SeqCst);

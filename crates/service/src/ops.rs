@@ -1,10 +1,8 @@
 //! Authentication and every write wabagate performs. Each write authorizes against the world
 //! through `model::rules` first; the change it builds needs the access proof that check returns.
 
-use model::rules::{self, BusinessAccess, Caller, Operation, WabaAccess};
-use model::{
-    Assignment, Change, FinancePermission, GraphError, GraphId, Role, ScopeSet, SystemUser, TaskSet, Token, Verb,
-};
+use model::rules::{self, AppCaller, BusinessAccess, Caller, Operation, WabaAccess};
+use model::{FinancePermission, GraphError, GraphId, Role, ScopeSet, SystemUser, TaskSet, Token, Verb};
 use serde_json::json;
 
 use crate::clock::pacific_time;
@@ -24,6 +22,16 @@ pub enum Authenticated {
     User { acting: Acting, token: Token },
     /// An app token, `{app-id}|{app-secret}`.
     App { app: GraphId },
+}
+
+impl Authenticated {
+    /// Who acts on an app's own objects, as the rules see it: an app token is the app itself.
+    pub fn app_caller(&self) -> AppCaller<'_> {
+        match self {
+            Authenticated::App { app } => AppCaller::App(*app),
+            Authenticated::User { acting, .. } => AppCaller::User(&acting.caller),
+        }
+    }
 }
 
 /// What `POST /{system-user}/access_tokens` asks for.
@@ -201,7 +209,7 @@ impl Service {
             };
             tx.audit(acting, business, "system_user.create", su.id, "system_user", None, Some(user_json(&su)));
             let id = su.id;
-            tx.change(Change::SystemUser(Box::new(su)));
+            tx.put_system_user(&access, su)?;
             Ok(id)
         })
         .await
@@ -217,7 +225,7 @@ impl Service {
     ) -> Result<(), GraphError> {
         let name = parse_name(name)?;
         self.write(|tx| {
-            rules::authorize_business(
+            let access = rules::authorize_business(
                 tx.world(),
                 &acting.caller,
                 Verb::Post,
@@ -241,8 +249,7 @@ impl Service {
                 Some(user_json(su)),
                 Some(user_json(&renamed)),
             );
-            tx.change(Change::SystemUser(Box::new(renamed)));
-            Ok(())
+            tx.put_system_user(&access, renamed)
         })
         .await
     }
@@ -254,7 +261,7 @@ impl Service {
         verb: Verb,
         op: Operation,
         system_user: GraphId,
-    ) -> Result<(&'w SystemUser, BusinessAccess), GraphError> {
+    ) -> Result<(&'w SystemUser, BusinessAccess<'w>), GraphError> {
         let su = world.system_user(system_user).ok_or_else(|| GraphError::unknown_object(verb, system_user))?;
         let access =
             rules::authorize_business(world, &acting.caller, verb, op, su.business, system_user, Some(system_user))?;
@@ -281,8 +288,7 @@ impl Service {
             let mut updated = su.clone();
             updated.apps.insert(app);
             tx.audit(acting, su.business, "app.install", su.id, "system_user", None, Some(json!({"app": app})));
-            tx.change(Change::SystemUser(Box::new(updated)));
-            Ok(())
+            tx.put_system_user(&access, updated)
         })
         .await
     }
@@ -321,12 +327,17 @@ impl Service {
             if let Some(caller) = acting.token.and_then(|t| tx.world().token(t)) {
                 check_mint_narrows(tx.world(), caller, app, &req)?;
             }
-            Ok(Self::issue_token(tx, acting, su, app.id, req.scopes, req.expires_in_60_days, "token.mint"))
+            let (raw, token) =
+                Self::new_token(tx, acting, su, app.id, req.scopes, req.expires_in_60_days, "token.mint");
+            tx.put_token(&access, token)?;
+            Ok(raw)
         })
         .await
     }
 
-    fn issue_token(
+    /// A new token (not yet stored: the caller stores it with its proof), audited, and the raw
+    /// string shown once.
+    fn new_token(
         tx: &mut crate::Tx<'_>,
         acting: &Acting,
         su: &SystemUser,
@@ -334,7 +345,7 @@ impl Service {
         scopes: ScopeSet,
         expiring: bool,
         action: &str,
-    ) -> String {
+    ) -> (String, Token) {
         let raw = secrets::new_token();
         let token = Token {
             id: tx.new_id(),
@@ -356,14 +367,13 @@ impl Service {
             None,
             Some(json!({"token": token.id, "app": app, "scopes": scopes, "expires_at": token.expires_at.unwrap_or(0)})),
         );
-        tx.change(Change::Token(Box::new(token)));
-        raw
+        (raw, token)
     }
 
     /// `DELETE /{system-user}/access_tokens`: revokes every token of the system user.
     pub async fn revoke_all_tokens(&self, acting: &Acting, system_user: GraphId) -> Result<(), GraphError> {
         self.write(|tx| {
-            let (su, _) =
+            let (su, access) =
                 Self::system_user_access(tx.world(), acting, Verb::Delete, Operation::ManageTokens, system_user)?;
             let mut revoked: Vec<Token> =
                 tx.world().tokens_of(su.id).filter(|t| t.revoked_at.is_none()).cloned().collect();
@@ -376,7 +386,7 @@ impl Service {
             let now = tx.now();
             for mut t in revoked {
                 t.revoked_at = Some(now);
-                tx.change(Change::Token(Box::new(t)));
+                tx.put_token(&access, t)?;
             }
             Ok(())
         })
@@ -413,6 +423,13 @@ impl Service {
                     "client_id, the app of revoke_token and the app of access_token must be the same app",
                 ));
             }
+            let access = rules::authorize_app(
+                tx.world(),
+                AppCaller::App(app),
+                Verb::Get,
+                Operation::ExchangeTokens,
+                target.app,
+            )?;
             if target.revoked_at.is_some() {
                 return Ok(());
             }
@@ -428,8 +445,7 @@ impl Service {
             );
             let mut revoked = target;
             revoked.revoked_at = Some(tx.now());
-            tx.change(Change::Token(Box::new(revoked)));
-            Ok(())
+            tx.exchange_token(&access, revoked)
         })
         .await
     }
@@ -459,10 +475,13 @@ impl Service {
                     "fb_exchange_token never expires: only 60-day tokens can be refreshed",
                 ));
             }
+            let access =
+                rules::authorize_app(tx.world(), AppCaller::App(app), Verb::Get, Operation::ExchangeTokens, old.app)?;
             let su = tx.world().system_user(old.system_user).ok_or_else(GraphError::token_invalid)?;
             let mut acting = Self::system_acting(tx.world(), &old)?;
             acting.token = Some(old.id);
-            let raw = Self::issue_token(tx, &acting, su, old.app, old.scopes, true, "token.refresh");
+            let (raw, token) = Self::new_token(tx, &acting, su, old.app, old.scopes, true, "token.refresh");
+            tx.exchange_token(&access, token)?;
             Ok(Refreshed { access_token: raw, expires_in: SIXTY_DAYS })
         })
         .await
@@ -520,8 +539,7 @@ impl Service {
                 before.map(|a| json!({"waba": waba, "tasks": a.tasks})),
                 Some(json!({"waba": waba, "tasks": tasks})),
             );
-            tx.change(Change::Assign(Assignment { waba, user, tasks, assigned_time: tx.now() }));
-            Ok(())
+            tx.assign(&access, user, tasks)
         })
         .await
     }
@@ -543,8 +561,7 @@ impl Service {
                 Some(json!({"waba": waba, "tasks": before.tasks})),
                 None,
             );
-            tx.change(Change::Unassign { waba, user });
-            Ok(())
+            tx.unassign(&access, user)
         })
         .await
     }
@@ -553,7 +570,7 @@ impl Service {
     fn assignee(
         world: &model::World,
         acting: &Acting,
-        access: &WabaAccess,
+        access: &WabaAccess<'_>,
         user: GraphId,
     ) -> Result<model::Principal, GraphError> {
         let assignee = world.principal(user).ok_or_else(|| GraphError::invalid_user(&user.to_string()))?;
@@ -588,7 +605,7 @@ impl Service {
     /// Accepts the system-user policy Business Settings asks an admin to accept, once per business.
     pub async fn accept_system_user_policy(&self, acting: &Acting, business: GraphId) -> Result<(), GraphError> {
         self.write(|tx| {
-            rules::authorize_business(
+            let access = rules::authorize_business(
                 tx.world(),
                 &acting.caller,
                 Verb::Post,
@@ -602,8 +619,7 @@ impl Service {
                 return Ok(());
             }
             b.system_user_policy_accepted_at = Some(tx.now());
-            tx.change(Change::Business(Box::new(b)));
-            Ok(())
+            tx.put_business(&access, b)
         })
         .await
     }

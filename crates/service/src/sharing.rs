@@ -3,16 +3,17 @@
 //! business that owns the WABA (docs/webhooks.md). Each share and unshare sends the partner's
 //! apps an `account_update` (`PARTNER_ADDED`, `PARTNER_REMOVED`).
 
-use model::rules::Pending;
-use model::{Change, GraphError, GraphId, Role, Scope, Share, ShareLevel, Verb};
+use model::rules::{self, BusinessAccess, Operation, Pending};
+use model::{GraphError, GraphId, Role, Scope, Share, ShareLevel, Verb};
 use serde_json::json;
 
 use crate::webhooks::events;
 use crate::{Acting, Service, Tx};
 
 /// Refuses anyone but an admin of the business that owns the WABA, with `business_management`
-/// if a token; a WABA the caller cannot see does not exist for it.
-fn owner_admin(tx: &Tx<'_>, acting: &Acting, verb: Verb, waba: GraphId) -> Result<GraphId, GraphError> {
+/// if a token; a WABA the caller cannot see does not exist for it. Answers the rules' proof for
+/// the owner business ([`Operation::ShareWabas`]).
+fn owner_admin<'w>(tx: &Tx<'w>, acting: &Acting, verb: Verb, waba: GraphId) -> Result<BusinessAccess<'w>, GraphError> {
     let owner = tx.world().waba(waba).map(|w| w.owner).ok_or_else(|| GraphError::unknown_object(verb, waba))?;
     if acting.principal().business != owner {
         return Err(GraphError::unknown_object(verb, waba));
@@ -23,7 +24,7 @@ fn owner_admin(tx: &Tx<'_>, acting: &Acting, verb: Verb, waba: GraphId) -> Resul
     if acting.caller.scopes.is_some_and(|s| !s.contains(Scope::BUSINESS_MANAGEMENT)) {
         return Err(GraphError::missing_scope(&[Scope::BUSINESS_MANAGEMENT]));
     }
-    Ok(owner)
+    rules::authorize_business(tx.world(), &acting.caller, verb, Operation::ShareWabas, owner, waba, None)
 }
 
 impl Service {
@@ -39,7 +40,8 @@ impl Service {
         app: Option<GraphId>,
     ) -> Result<(), GraphError> {
         self.write(|tx| {
-            let owner = owner_admin(tx, acting, Verb::Post, waba)?;
+            let access = owner_admin(tx, acting, Verb::Post, waba)?;
+            let owner = access.business();
             if tx.world().business(partner).is_none() || partner == owner {
                 return Err(GraphError::invalid_param("Param partner must be the id of another business"));
             }
@@ -52,7 +54,7 @@ impl Service {
                 tx.audit(acting, owner, "waba.share", waba, "waba", before.map(as_json), Some(as_json(level)));
                 let created_time = tx.world().share(waba, partner).map_or(tx.now(), |s| s.created_time);
                 tx.end_lost_subscriptions(acting, waba, &Pending::Share { waba, partner, level: Some(level) });
-                tx.change(Change::Share(Share { waba, partner, level, created_time }));
+                tx.share_waba(&access, Share { waba, partner, level, created_time })?;
             }
             if before.is_none() {
                 let added = events::partner("PARTNER_ADDED", waba, owner, None, None);
@@ -71,7 +73,8 @@ impl Service {
     /// subscriptions to the WABA end unless the partner still reaches it another way.
     pub async fn unshare_waba(&self, acting: &Acting, waba: GraphId, partner: GraphId) -> Result<(), GraphError> {
         self.write(|tx| {
-            let owner = owner_admin(tx, acting, Verb::Delete, waba)?;
+            let access = owner_admin(tx, acting, Verb::Delete, waba)?;
+            let owner = access.business();
             let Some(share) = tx.world().share(waba, partner) else {
                 return Err(GraphError::invalid_param(format!("WABA {waba} is not shared with business {partner}")));
             };
@@ -86,7 +89,7 @@ impl Service {
             );
             // The partner's apps stop receiving the WABA's webhooks in the same write.
             tx.end_lost_subscriptions(acting, waba, &Pending::Share { waba, partner, level: None });
-            tx.change(Change::Unshare { waba, partner });
+            tx.unshare_waba(&access, waba, partner)?;
             let removed = events::partner("PARTNER_REMOVED", waba, owner, None, None);
             tx.notify_businesses(&[partner], "account_update", removed);
             Ok(())

@@ -2,7 +2,7 @@
 //! partner app's business, deactivated by agreement of both sides.
 
 use model::rules::{self, Operation};
-use model::{Change, GraphError, GraphId, Solution, Task, TaskSet, Verb};
+use model::{GraphError, GraphId, Solution, Task, TaskSet, Verb};
 use serde_json::json;
 
 use crate::webhooks::events;
@@ -71,7 +71,7 @@ impl Service {
         self.write(|tx| {
             let world = tx.world();
             let app = world.app(req.owner_app).ok_or_else(|| GraphError::unknown_object(Verb::Post, req.owner_app))?;
-            rules::authorize_business(
+            let access = rules::authorize_business(
                 world,
                 &acting.caller,
                 Verb::Post,
@@ -106,7 +106,7 @@ impl Service {
             );
             let id = solution.id;
             notify_parties(tx, &solution, "partner_solutions", events::solution(&solution, true));
-            tx.change(Change::Solution(Box::new(solution)));
+            tx.put_solution(&access, solution)?;
             Ok(id)
         })
         .await
@@ -133,7 +133,7 @@ impl Service {
             if !is_owner && !is_partner {
                 return Err(GraphError::unknown_object(Verb::Post, solution));
             }
-            rules::authorize_business(
+            let access = rules::authorize_business(
                 world,
                 &acting.caller,
                 Verb::Post,
@@ -227,8 +227,7 @@ impl Service {
                     }
                 }
             }
-            tx.change(Change::Solution(Box::new(next)));
-            Ok(())
+            tx.put_solution(&access, next)
         })
         .await
     }

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use model::rules::{self, Pending};
-use model::{AppSubscription, Change, GraphError, GraphId, Secret, SubscribedApp};
+use model::rules::{self, Operation, Pending};
+use model::{AppSubscription, Change, GraphError, GraphId, Secret, SubscribedApp, Verb};
 use rand::Rng;
 
-use crate::{Acting, Service, Tx, outbound};
+use crate::{Acting, Authenticated, Service, Tx, outbound};
 
 /// The one object type wabagate sends events for.
 pub const WABA_OBJECT: &str = "whatsapp_business_account";
@@ -129,15 +129,20 @@ fn audit_app(
 
 impl Service {
     /// `POST /{app}/subscriptions`: after the handshake, subscribes the app to `fields` of the
-    /// object (added to those it has), at this callback and verify token.
+    /// object (added to those it has), at this callback and verify token. Only the app itself,
+    /// calling with its app token, may (code 15 for anyone else).
     pub async fn subscribe_webhooks(
         &self,
+        caller: &Authenticated,
         app: GraphId,
         object: &str,
         callback_url: &str,
         verify_token: &str,
         fields: Vec<String>,
     ) -> Result<(), GraphError> {
+        let op = Operation::ManageWebhookSubscriptions;
+        // The handshake goes out only for the app itself.
+        rules::authorize_app(&self.world(), caller.app_caller(), Verb::Post, op, app)?;
         check_object(object)?;
         check_fields(&fields)?;
         if verify_token.is_empty() {
@@ -145,6 +150,7 @@ impl Service {
         }
         verify_callback(callback_url, verify_token, self.settings.webhooks.deny_private).await?;
         self.write(|tx| {
+            let access = rules::authorize_app(tx.world(), caller.app_caller(), Verb::Post, op, app)?;
             let mut all: Vec<String> = tx
                 .world()
                 .app_subscriptions_of(app)
@@ -167,24 +173,28 @@ impl Service {
                 created_time: tx.now(),
             };
             audit_app(tx, app, "webhooks.subscribe", before, Some(subscription_json(&next)));
-            tx.change(Change::AppSubscribe(Box::new(next)));
-            Ok(())
+            tx.put_app_subscription(&access, next)
         })
         .await
     }
 
     /// `DELETE /{app}/subscriptions`: removes these fields of an object (all of them without
-    /// `fields`), or every subscription of the app without `object`.
+    /// `fields`), or every subscription of the app without `object`. Only the app itself, calling
+    /// with its app token, may (code 15 for anyone else).
     pub async fn unsubscribe_webhooks(
         &self,
+        caller: &Authenticated,
         app: GraphId,
         object: Option<&str>,
         fields: Option<Vec<String>>,
     ) -> Result<(), GraphError> {
+        let op = Operation::ManageWebhookSubscriptions;
+        rules::authorize_app(&self.world(), caller.app_caller(), Verb::Delete, op, app)?;
         if let Some(o) = object {
             check_object(o)?;
         }
         self.write(|tx| {
+            let access = rules::authorize_app(tx.world(), caller.app_caller(), Verb::Delete, op, app)?;
             let subscriptions: Vec<AppSubscription> = tx
                 .world()
                 .app_subscriptions_of(app)
@@ -199,11 +209,11 @@ impl Service {
                 let before = Some(subscription_json(&s));
                 if kept.is_empty() {
                     audit_app(tx, app, "webhooks.unsubscribe", before, None);
-                    tx.change(Change::AppUnsubscribe { app, object: s.object });
+                    tx.remove_app_subscription(&access, s.object)?;
                 } else {
                     let next = AppSubscription { fields: kept, ..s };
                     audit_app(tx, app, "webhooks.unsubscribe", before, Some(subscription_json(&next)));
-                    tx.change(Change::AppSubscribe(Box::new(next)));
+                    tx.put_app_subscription(&access, next)?;
                 }
             }
             Ok(())
@@ -301,14 +311,14 @@ impl Tx<'_> {
 
     /// Queues a `field` event about a WABA for every app subscribed to the WABA
     /// (`/{waba}/subscribed_apps`) whose own subscription includes the field.
-    pub fn notify_waba(&mut self, waba: GraphId, field: &str, value: serde_json::Value) {
+    pub(crate) fn notify_waba(&mut self, waba: GraphId, field: &str, value: serde_json::Value) {
         self.notify_waba_at(waba, field, value, self.now_ms());
     }
 
     /// [`Self::notify_waba`], for an event that happens at `due_ms` (a message read later).
     /// An app subscribed to the WABA whose business no longer reaches it gets nothing
     /// ([`rules::webhook_reach`]).
-    pub fn notify_waba_at(&mut self, waba: GraphId, field: &str, value: serde_json::Value, due_ms: i64) {
+    pub(crate) fn notify_waba_at(&mut self, waba: GraphId, field: &str, value: serde_json::Value, due_ms: i64) {
         let apps: Vec<GraphId> = self.world().subscribed_apps_of(waba).map(|s| s.app).collect();
         for app in apps {
             if let Err(why) = rules::webhook_reach(self.world(), app, waba, &Pending::Nothing) {
@@ -324,7 +334,7 @@ impl Tx<'_> {
     /// Ends, in this write, the subscriptions to `waba` (`/{waba}/subscribed_apps`, override
     /// callbacks included) of the apps that will no longer reach it once `pending` is applied,
     /// each audited in the logs of the app's business and of the WABA's owner.
-    pub fn end_lost_subscriptions(&mut self, acting: &Acting, waba: GraphId, pending: &Pending<'_>) {
+    pub(crate) fn end_lost_subscriptions(&mut self, acting: &Acting, waba: GraphId, pending: &Pending<'_>) {
         let world = self.world();
         let owner = world.waba(waba).map(|w| w.owner);
         let lost: Vec<(SubscribedApp, String)> = world
@@ -357,7 +367,7 @@ impl Tx<'_> {
     /// Queues a `field` event for each of these businesses' apps whose subscription includes the
     /// field, with the business as the entry, whether or not the app is subscribed to a WABA:
     /// partner events reach a partner before it can subscribe to the WABA (docs/webhooks.md).
-    pub fn notify_businesses(&mut self, businesses: &[GraphId], field: &str, value: serde_json::Value) {
+    pub(crate) fn notify_businesses(&mut self, businesses: &[GraphId], field: &str, value: serde_json::Value) {
         let mut seen = Vec::new();
         for &business in businesses {
             if seen.contains(&business) {
@@ -374,7 +384,7 @@ impl Tx<'_> {
     }
 
     /// Queues a `field` event about `entry` for one app, if its subscription includes the field.
-    pub fn notify_app(&mut self, app: GraphId, entry: GraphId, field: &str, value: serde_json::Value) {
+    pub(crate) fn notify_app(&mut self, app: GraphId, entry: GraphId, field: &str, value: serde_json::Value) {
         if self.app_wants(app, field) {
             self.queue_event(app, entry, None, field, &value, self.now_ms());
         }

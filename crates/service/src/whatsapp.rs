@@ -2,7 +2,7 @@
 //! messages. Every write authorizes against the rules table first.
 
 use model::rules::{self, Operation, WabaAccess};
-use model::{Change, GraphError, GraphId, PhoneNumber, SubscribedApp, Verb};
+use model::{GraphError, GraphId, PhoneNumber, SubscribedApp, Verb};
 
 use crate::webhooks::events;
 use crate::{Acting, Service};
@@ -15,14 +15,14 @@ pub const VERIFICATION_CODE: &str = "123456";
 
 /// Authorizes `op` on the WABA an asset (phone number, template) belongs to. An asset of a WABA
 /// the caller cannot see does not exist for it: the refusal names the asset, not the WABA.
-fn authorize_asset(
-    world: &model::World,
+fn authorize_asset<'w>(
+    world: &'w model::World,
     acting: &Acting,
     verb: Verb,
     op: Operation,
     waba: GraphId,
     asset: GraphId,
-) -> Result<WabaAccess, GraphError> {
+) -> Result<WabaAccess<'w>, GraphError> {
     rules::authorize_waba(world, &acting.caller, verb, op, waba)
         .map_err(|e| if e.code == 100 && e.subcode == Some(33) { GraphError::unknown_object(verb, asset) } else { e })
 }
@@ -34,13 +34,13 @@ fn subscribed_app_json(s: &SubscribedApp) -> serde_json::Value {
 
 impl Service {
     /// The phone number a path names, and the caller's right to `op` on its WABA.
-    pub fn phone_access(
-        world: &model::World,
+    pub fn phone_access<'w>(
+        world: &'w model::World,
         acting: &Acting,
         verb: Verb,
         op: Operation,
         phone: GraphId,
-    ) -> Result<(PhoneNumber, WabaAccess), GraphError> {
+    ) -> Result<(PhoneNumber, WabaAccess<'w>), GraphError> {
         let p = world.phone_number(phone).ok_or_else(|| GraphError::unknown_object(verb, phone))?;
         let access = authorize_asset(world, acting, verb, op, p.waba, phone)?;
         Ok((p.clone(), access))
@@ -69,15 +69,15 @@ impl Service {
             crate::webhooks::verify_callback(uri, verify_token.as_deref().unwrap_or_default(), deny_private).await?;
         }
         self.write(|tx| {
-            rules::authorize_waba(tx.world(), &acting.caller, Verb::Post, Operation::ManageSubscribedApps, waba)?;
+            let access =
+                rules::authorize_waba(tx.world(), &acting.caller, Verb::Post, Operation::ManageSubscribedApps, waba)?;
             let before = tx.world().subscribed_apps_of(waba).find(|s| s.app == app).map(subscribed_app_json);
             let next = SubscribedApp { waba, app, override_callback_uri, verify_token, created_time: tx.now() };
             let after = subscribed_app_json(&next);
             if before.as_ref() != Some(&after) {
                 tx.audit(acting, acting.principal().business, "subscribed_app.add", waba, "waba", before, Some(after));
             }
-            tx.change(Change::Subscribe(Box::new(next)));
-            Ok(())
+            tx.subscribe_app(&access, next)
         })
         .await
     }
@@ -96,9 +96,11 @@ impl Service {
         let app = app.unwrap_or(caller_app);
         self.write(|tx| {
             let world = tx.world();
-            rules::authorize_waba(world, &acting.caller, Verb::Delete, Operation::ManageSubscribedApps, waba)?;
+            let mut access =
+                rules::authorize_waba(world, &acting.caller, Verb::Delete, Operation::ManageSubscribedApps, waba)?;
             if app != caller_app {
-                rules::authorize_waba(world, &acting.caller, Verb::Delete, Operation::RemoveAppSubscriptions, waba)?;
+                access =
+                    rules::authorize_waba(world, &acting.caller, Verb::Delete, Operation::RemoveAppSubscriptions, waba)?;
                 if world.waba(waba).is_none_or(|w| w.owner != acting.principal().business) {
                     return Err(GraphError::permission(Some(&format!(
                         "only the business that owns WhatsApp Business Account {waba} can remove another app's subscription"
@@ -116,8 +118,7 @@ impl Service {
             for business in businesses {
                 tx.audit(acting, business, "subscribed_app.remove", waba, "waba", Some(before.clone()), None);
             }
-            tx.change(Change::Unsubscribe { waba, app });
-            Ok(())
+            tx.unsubscribe_app(&access, app)
         })
         .await
     }
@@ -145,7 +146,8 @@ impl Service {
             .map_err(|_| GraphError::transient())?;
             let done = self
                 .write(|tx| {
-                    let (mut p, _) = Self::phone_access(tx.world(), acting, Verb::Post, Operation::ManagePhone, phone)?;
+                    let (mut p, access) =
+                        Self::phone_access(tx.world(), acting, Verb::Post, Operation::ManagePhone, phone)?;
                     if p.pin_hash != stored {
                         return Ok(false);
                     }
@@ -157,7 +159,7 @@ impl Service {
                     }
                     p.status = "CONNECTED".into();
                     p.last_onboarded_time = Some(tx.now());
-                    tx.change(Change::PhoneNumber(Box::new(p)));
+                    tx.put_phone_number(&access, p)?;
                     Ok(true)
                 })
                 .await?;
@@ -171,10 +173,9 @@ impl Service {
     /// `POST /{phone}/deregister`: the number stops working with the Cloud API until registered again.
     pub async fn deregister_phone(&self, acting: &Acting, phone: GraphId) -> Result<(), GraphError> {
         self.write(|tx| {
-            let (mut p, _) = Self::phone_access(tx.world(), acting, Verb::Post, Operation::ManagePhone, phone)?;
+            let (mut p, access) = Self::phone_access(tx.world(), acting, Verb::Post, Operation::ManagePhone, phone)?;
             p.status = "DISCONNECTED".into();
-            tx.change(Change::PhoneNumber(Box::new(p)));
-            Ok(())
+            tx.put_phone_number(&access, p)
         })
         .await
     }
@@ -185,13 +186,12 @@ impl Service {
             return Err(GraphError::invalid_param("Param code_method must be one of {SMS, VOICE}"));
         }
         self.write(|tx| {
-            let (mut p, _) = Self::phone_access(tx.world(), acting, Verb::Post, Operation::ManagePhone, phone)?;
+            let (mut p, access) = Self::phone_access(tx.world(), acting, Verb::Post, Operation::ManagePhone, phone)?;
             p.pending_code = Some(VERIFICATION_CODE.to_string());
             if p.code_verification_status != "VERIFIED" {
                 p.code_verification_status = "NOT_VERIFIED".into();
             }
-            tx.change(Change::PhoneNumber(Box::new(p)));
-            Ok(())
+            tx.put_phone_number(&access, p)
         })
         .await
     }
@@ -199,14 +199,13 @@ impl Service {
     /// `POST /{phone}/verify_code`: checks the code from request_code.
     pub async fn verify_code(&self, acting: &Acting, phone: GraphId, code: &str) -> Result<(), GraphError> {
         self.write(|tx| {
-            let (mut p, _) = Self::phone_access(tx.world(), acting, Verb::Post, Operation::ManagePhone, phone)?;
+            let (mut p, access) = Self::phone_access(tx.world(), acting, Verb::Post, Operation::ManagePhone, phone)?;
             if p.pending_code.as_deref() != Some(code.trim()) {
                 return Err(GraphError::code_mismatch());
             }
             p.pending_code = None;
             p.code_verification_status = "VERIFIED".into();
-            tx.change(Change::PhoneNumber(Box::new(p)));
-            Ok(())
+            tx.put_phone_number(&access, p)
         })
         .await
     }
@@ -271,7 +270,8 @@ impl Service {
         t: NewTemplate,
     ) -> Result<MessageTemplate, GraphError> {
         self.write(|tx| {
-            rules::authorize_waba(tx.world(), &acting.caller, Verb::Post, Operation::ManageTemplates, waba)?;
+            let access =
+                rules::authorize_waba(tx.world(), &acting.caller, Verb::Post, Operation::ManageTemplates, waba)?;
             template::check_name(&t.name)?;
             if !template::is_language(&t.language) {
                 return Err(GraphError::template_invalid(format!(
@@ -309,7 +309,7 @@ impl Service {
                 rejected_reason: None,
                 previous_category: None,
             };
-            tx.change(Change::Template(Box::new(created.clone())));
+            tx.put_template(&access, created.clone())?;
             if created.status == "APPROVED" {
                 tx.notify_waba(waba, TEMPLATE_STATUS, events::template_status(&created));
             }
@@ -319,16 +319,16 @@ impl Service {
     }
 
     /// The template a path names, and the caller's right to `op` on its WABA.
-    pub fn template_access(
-        world: &model::World,
+    pub fn template_access<'w>(
+        world: &'w model::World,
         acting: &Acting,
         verb: Verb,
         op: Operation,
         id: GraphId,
-    ) -> Result<MessageTemplate, GraphError> {
+    ) -> Result<(MessageTemplate, WabaAccess<'w>), GraphError> {
         let t = world.template(id).ok_or_else(|| GraphError::unknown_object(verb, id))?;
-        authorize_asset(world, acting, verb, op, t.waba, id)?;
-        Ok(t.clone())
+        let access = authorize_asset(world, acting, verb, op, t.waba, id)?;
+        Ok((t.clone(), access))
     }
 
     /// `POST /{template}`: edits components or category; the template goes back to review.
@@ -343,7 +343,8 @@ impl Service {
             return Err(GraphError::missing_param("components"));
         }
         self.write(|tx| {
-            let mut t = Self::template_access(tx.world(), acting, Verb::Post, Operation::ManageTemplates, id)?;
+            let (mut t, access) =
+                Self::template_access(tx.world(), acting, Verb::Post, Operation::ManageTemplates, id)?;
             if let Some(c) = category {
                 let c = check_category(&c)?;
                 if c != t.category {
@@ -360,8 +361,7 @@ impl Service {
             if t.status == "APPROVED" {
                 tx.notify_waba(t.waba, TEMPLATE_STATUS, events::template_status(&t));
             }
-            tx.change(Change::Template(Box::new(t)));
-            Ok(())
+            tx.put_template(&access, t)
         })
         .await
     }
@@ -374,7 +374,8 @@ impl Service {
         selector: TemplateSelector,
     ) -> Result<(), GraphError> {
         self.write(|tx| {
-            rules::authorize_waba(tx.world(), &acting.caller, Verb::Delete, Operation::ManageTemplates, waba)?;
+            let access =
+                rules::authorize_waba(tx.world(), &acting.caller, Verb::Delete, Operation::ManageTemplates, waba)?;
             let world = tx.world();
             let doomed: Vec<GraphId> = match &selector {
                 TemplateSelector::Name(name) => {
@@ -400,7 +401,7 @@ impl Service {
                 return Err(GraphError::template_not_found(&what));
             }
             for id in doomed {
-                tx.change(Change::DeleteTemplate { id });
+                tx.delete_template(&access, id)?;
             }
             Ok(())
         })
@@ -419,7 +420,7 @@ impl Service {
     ) -> Result<(), GraphError> {
         self.write(|tx| {
             let world = tx.world();
-            let t = Self::template_access(world, acting, Verb::Post, Operation::ReviewTemplates, id)?;
+            let (t, access) = Self::template_access(world, acting, Verb::Post, Operation::ReviewTemplates, id)?;
             let owner =
                 world.waba(t.waba).map(|w| w.owner).ok_or_else(|| GraphError::unknown_object(Verb::Post, id))?;
             if acting.principal().business != owner {
@@ -446,8 +447,7 @@ impl Service {
                 })),
             );
             tx.notify_waba(t.waba, TEMPLATE_STATUS, events::template_status(&t));
-            tx.change(Change::Template(Box::new(t)));
-            Ok(())
+            tx.put_template(&access, t)
         })
         .await
     }
@@ -459,13 +459,13 @@ impl Service {
             return Ok(0);
         }
         self.write(|tx| {
-            let due: Vec<MessageTemplate> = tx.world().templates_due(now).cloned().collect();
-            let n = due.len();
-            for mut t in due {
-                t.status = "APPROVED".into();
-                t.review_at = None;
-                tx.notify_waba(t.waba, TEMPLATE_STATUS, events::template_status(&t));
-                tx.change(Change::Template(Box::new(t)));
+            let due: Vec<GraphId> = tx.world().templates_due(now).map(|t| t.id).collect();
+            let mut n = 0;
+            for id in due {
+                if let Some(t) = tx.approve_due_template(id) {
+                    tx.notify_waba(t.waba, TEMPLATE_STATUS, events::template_status(&t));
+                    n += 1;
+                }
             }
             Ok(n)
         })
@@ -535,7 +535,7 @@ impl Service {
         body: serde_json::Value,
     ) -> Result<Sent, GraphError> {
         self.write(|tx| {
-            let (p, _) = Self::phone_access(tx.world(), acting, Verb::Post, Operation::SendMessages, phone)?;
+            let (p, access) = Self::phone_access(tx.world(), acting, Verb::Post, Operation::SendMessages, phone)?;
             if p.status != "CONNECTED" {
                 return Err(GraphError::not_registered());
             }
@@ -552,7 +552,7 @@ impl Service {
                 created_time: tx.now(),
             };
             self.notify_statuses(tx, &p, &message);
-            tx.change(Change::Message(Box::new(message)));
+            tx.record_message(&access, message)?;
             Ok(Sent { id, input: outgoing.input, wa_id: outgoing.wa_id, is_template: outgoing.kind == "template" })
         })
         .await
@@ -569,7 +569,7 @@ impl Service {
             other => other,
         };
         self.write(|tx| {
-            rules::authorize_waba(tx.world(), &acting.caller, Verb::Post, Operation::UpdateWaba, waba)?;
+            let access = rules::authorize_waba(tx.world(), &acting.caller, Verb::Post, Operation::UpdateWaba, waba)?;
             if let Some(name) = name {
                 let mut w = tx.world().waba(waba).expect("authorized WABA exists").clone();
                 if w.name != name {
@@ -590,7 +590,7 @@ impl Service {
                     }
                 }
                 w.name = name;
-                tx.change(Change::Waba(Box::new(w)));
+                tx.put_waba(&access, w)?;
             }
             Ok(())
         })

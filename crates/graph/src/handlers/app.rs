@@ -98,12 +98,12 @@ async fn subscriptions(ctx: &Ctx<'_>, app: GraphId) -> Result<Answer, GraphError
             let callback_url = ctx.params.required("callback_url")?;
             let verify_token = ctx.params.required("verify_token")?;
             let fields = fields.filter(|f| !f.is_empty()).ok_or_else(|| GraphError::missing_param("fields"))?;
-            ctx.service.subscribe_webhooks(app, &object, &callback_url, &verify_token, fields).await?;
+            ctx.service.subscribe_webhooks(ctx.auth()?, app, &object, &callback_url, &verify_token, fields).await?;
             Ok(success())
         }
         Verb::Delete => {
             let object = ctx.params.text("object").filter(|o| !o.is_empty());
-            ctx.service.unsubscribe_webhooks(app, object.as_deref(), fields).await?;
+            ctx.service.unsubscribe_webhooks(ctx.auth()?, app, object.as_deref(), fields).await?;
             Ok(success())
         }
     }

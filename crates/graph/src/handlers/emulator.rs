@@ -125,6 +125,6 @@ pub async fn redeliver(ctx: &Ctx<'_>, app: &str, id: &str) -> Result<Answer, Gra
     let app = app_itself(ctx, app)?;
     let unknown = || GraphError::invalid_param(format!("Webhook delivery {id} does not exist"));
     let delivery: u64 = id.parse().map_err(|_| unknown())?;
-    let new = ctx.service.redeliver(app, delivery).await?.ok_or_else(unknown)?;
+    let new = ctx.service.redeliver(ctx.auth()?.app_caller(), app, delivery).await?.ok_or_else(unknown)?;
     Ok(Answer::from(json!({"success": true, "id": new.to_string()})))
 }

@@ -15,7 +15,7 @@ pub async fn handle(ctx: &Ctx<'_>, id: GraphId, edge: Option<&str>) -> Result<An
         (Verb::Get, None) => {
             let acting = ctx.acting()?;
             let world = ctx.service.world();
-            let t = Service::template_access(&world, acting, Verb::Get, Operation::ReadTemplates, id)?;
+            let (t, _) = Service::template_access(&world, acting, Verb::Get, Operation::ReadTemplates, id)?;
             render::template(&t).select(ctx.fields())?.answer()
         }
         (Verb::Post, None) => {

@@ -107,7 +107,11 @@ impl Probe<'_> {
             | Operation::ReadSolutions
             | Operation::ManageSolutions
             | Operation::ReadCreditLines
-            | Operation::ManageCreditLines => return None,
+            | Operation::ManageCreditLines
+            | Operation::ShareWabas
+            | Operation::ManageWebhookSubscriptions
+            | Operation::ExchangeTokens
+            | Operation::RedeliverWebhooks => return None,
         })
     }
 }
