@@ -366,8 +366,9 @@ impl Service {
     /// lost, and nothing that was not stays.
     pub async fn write<R>(&self, build: impl FnOnce(&mut Tx<'_>) -> Result<R, GraphError>) -> Result<R, GraphError> {
         let serial = self.writes.lock().await;
-        self.catch_up().await?;
-        let based_on = self.applied.load(Ordering::SeqCst);
+        if self.store.is_shared() {
+            return self.write_shared(build).await;
+        }
         let (result, changes, audit) = {
             let world = self.world();
             let now_ms = self.clock.now_ms();
@@ -387,14 +388,6 @@ impl Service {
         }
         let tokens = token_changes(&self.world(), &changes);
         let queues_events = changes.iter().any(|c| matches!(c, Change::Event(_)));
-        if self.store.is_shared() {
-            self.commit(based_on, changes, audit).await?;
-            if queues_events {
-                self.deliveries_queued.notify_one();
-            }
-            tokens.count();
-            return Ok(result);
-        }
         {
             let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
             for change in &changes {
@@ -419,6 +412,148 @@ impl Service {
         }
         tokens.count();
         Ok(result)
+    }
+
+    /// A write on a shared store, in a write session: under the cluster-wide lock, memory catches
+    /// up with the log, `build` checks the write against that world, and the changes are
+    /// committed, then applied. No other server can write in between, so no write is refused
+    /// because another server moved first: one that the new world makes invalid gets its real
+    /// error from `build`. The caller holds `writes`.
+    async fn write_shared<R>(&self, build: impl FnOnce(&mut Tx<'_>) -> Result<R, GraphError>) -> Result<R, GraphError> {
+        let mut reloaded = false;
+        let session = loop {
+            let from = self.applied.load(Ordering::SeqCst);
+            let store = self.store.clone();
+            match tokio::task::spawn_blocking(move || timed("begin_write", || store.begin_write(from))).await {
+                Ok(Ok(Some((session, log)))) => {
+                    self.apply_log(log);
+                    break session;
+                }
+                Ok(Err(e)) if e.behind && !reloaded => {
+                    reloaded = true;
+                    self.reload().await?;
+                }
+                Ok(Ok(None)) => {
+                    tracing::error!("a shared store without write sessions");
+                    return Err(GraphError::transient());
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "cannot begin a write");
+                    return Err(GraphError::transient());
+                }
+                Err(_) => return Err(GraphError::transient()),
+            }
+        };
+        let built = {
+            let world = self.world();
+            let now_ms = self.clock.now_ms();
+            let mut tx = Tx {
+                world: &world,
+                now: now_ms.div_euclid(1000),
+                now_ms,
+                changes: Vec::new(),
+                audit: Vec::new(),
+                taken: HashSet::new(),
+            };
+            build(&mut tx).map(|result| (result, tx.changes, tx.audit))
+        };
+        let (result, changes, audit) = match built {
+            Ok((result, changes, audit)) if !changes.is_empty() || !audit.is_empty() => (result, changes, audit),
+            other => {
+                // Nothing to write: the lock is let go at once, on a thread that may wait.
+                tokio::task::spawn_blocking(move || session.rollback());
+                return other.map(|(result, _, _)| result);
+            }
+        };
+        let tokens = token_changes(&self.world(), &changes);
+        let queues_events = changes.iter().any(|c| matches!(c, Change::Event(_)));
+        let outcome = tokio::task::spawn_blocking(move || {
+            timed("commit", || session.commit(&changes, &audit)).map(|seq| (seq, changes))
+        })
+        .await;
+        match outcome {
+            Ok(Ok((seq, changes))) => {
+                self.apply_own(seq, &changes);
+                if queues_events {
+                    self.deliveries_queued.notify_one();
+                }
+                tokens.count();
+                Ok(result)
+            }
+            Ok(Err(e)) => {
+                // Memory is untouched; had the commit landed after all, the log brings it in.
+                tracing::error!(error = %e, "store commit failed");
+                Err(GraphError::transient())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "store commit task failed");
+                Err(GraphError::transient())
+            }
+        }
+    }
+
+    /// Applies rows of the change log to memory, in order, skipping those already applied.
+    fn apply_log(&self, log: Vec<store::Logged>) {
+        if log.is_empty() {
+            return;
+        }
+        let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
+        for (seq, changes) in log {
+            if seq <= self.applied.load(Ordering::SeqCst) {
+                continue;
+            }
+            for change in &changes {
+                world.apply(change);
+            }
+            self.applied.store(seq, Ordering::SeqCst);
+        }
+    }
+
+    /// Applies a write this server committed in a write session: `seq` follows what memory
+    /// holds (the session caught up under the lock), unless a catch-up got there first.
+    fn apply_own(&self, seq: Option<u64>, changes: &[Change]) {
+        let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
+        match seq {
+            None => {
+                for change in changes {
+                    world.apply(change);
+                }
+            }
+            Some(seq) if seq == self.applied.load(Ordering::SeqCst) + 1 => {
+                for change in changes {
+                    world.apply(change);
+                }
+                self.applied.store(seq, Ordering::SeqCst);
+            }
+            // Already applied from the log by a catch-up, or (never expected) not next in line:
+            // the log brings memory up to date.
+            Some(_) => {}
+        }
+    }
+
+    /// Reloads the whole world from a shared store, for a server the compacted log left behind.
+    async fn reload(&self) -> Result<(), GraphError> {
+        let _one = self.catching_up.lock().await;
+        let store = self.store.clone();
+        let loaded = tokio::task::spawn_blocking(move || {
+            // The log position first, as at start: what is logged while loading is replayed.
+            let head = store.log_head()?;
+            load_world(&*store).map(|world| (head, world))
+        })
+        .await;
+        match loaded {
+            Ok(Ok((head, world))) => {
+                tracing::warn!(head, "this server fell behind the compacted change log; reloaded the world");
+                *self.world.write().unwrap_or_else(|e| e.into_inner()) = world;
+                self.applied.store(head, Ordering::SeqCst);
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot reload the world");
+                Err(GraphError::transient())
+            }
+            Err(_) => Err(GraphError::transient()),
+        }
     }
 
     /// Commits changes and brings memory up to date: applying them directly, or, on a shared
@@ -466,22 +601,21 @@ impl Service {
         let store = self.store.clone();
         let batch = match tokio::task::spawn_blocking(move || store.changes_since(from)).await {
             Ok(Ok(batch)) => batch,
+            Ok(Err(e)) if e.behind => {
+                drop(_one);
+                self.reload().await?;
+                if let Some(g) = generation {
+                    self.caught_up_generation.store(g, Ordering::SeqCst);
+                }
+                return Ok(());
+            }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "cannot read the change log");
                 return Err(GraphError::transient());
             }
             Err(_) => return Err(GraphError::transient()),
         };
-        let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
-        for (seq, changes) in batch {
-            if seq <= self.applied.load(Ordering::SeqCst) {
-                continue;
-            }
-            for change in &changes {
-                world.apply(change);
-            }
-            self.applied.store(seq, Ordering::SeqCst);
-        }
+        self.apply_log(batch);
         if let Some(g) = generation {
             self.caught_up_generation.store(g, Ordering::SeqCst);
         }
@@ -514,10 +648,17 @@ impl Service {
         if uses.is_empty() {
             return Ok(());
         }
-        let _serial = self.writes.lock().await;
-        self.catch_up().await?;
-        let based_on = self.applied.load(Ordering::SeqCst);
-        self.commit(based_on, vec![Change::TokensUsed { uses }], Vec::new()).await
+        let written = self
+            .write(|tx| {
+                tx.change(Change::TokensUsed { uses: uses.clone() });
+                Ok(())
+            })
+            .await;
+        if written.is_err() {
+            // Not lost: the next flush writes them.
+            self.usage.put_back(&uses);
+        }
+        written
     }
 
     /// The newest messages sent from a WABA's phone numbers, newest first.
