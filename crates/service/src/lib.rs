@@ -18,7 +18,7 @@ pub mod webhooks;
 pub mod whatsapp;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use model::rules::Caller;
@@ -137,82 +137,82 @@ pub struct Service {
     messages_pruned_at: std::sync::atomic::AtomicI64,
 }
 
-/// Group commit: writes are checked and applied one at a time, then committed in groups, one
-/// transaction for all the writes that arrived while the previous group was being committed.
-#[derive(Default)]
-struct Group {
-    queue: Vec<Pending>,
-    /// Whether a writer is committing groups (it commits until the queue is empty).
-    leader: bool,
-}
-
-/// The committing side of group commit, shared with the task that commits.
+/// The committing side of a store of this server's own: commits a checked write, then applies
+/// it to memory, in a task of its own so that a write whose request is abandoned still ends with
+/// memory and store agreeing.
 struct Committer {
     store: Arc<dyn Store>,
     world: Arc<RwLock<World>>,
-    writes: Arc<tokio::sync::Mutex<()>>,
-    group: std::sync::Mutex<Group>,
+    /// Whether memory holds what the store holds. False after a commit failed and memory could
+    /// not be reloaded: writes are refused and `/readyz` fails until a reload succeeds.
+    matches_store: AtomicBool,
 }
 
 impl Committer {
-    /// Commits the queued writes, a group at a time, until none are left.
-    async fn run(&self) {
-        loop {
-            let mut group = {
-                let mut group = self.group.lock().unwrap_or_else(|e| e.into_inner());
-                if group.queue.is_empty() {
-                    group.leader = false;
-                    return;
+    /// Commits one write, then applies it; `serial` (no other write is checked meanwhile) is let
+    /// go once memory shows it.
+    async fn commit(
+        self: Arc<Self>,
+        serial: tokio::sync::OwnedMutexGuard<()>,
+        changes: Vec<Change>,
+        audit: Vec<AuditEvent>,
+    ) -> Result<(), GraphError> {
+        let store = self.store.clone();
+        let committed = tokio::task::spawn_blocking(move || {
+            let outcome = timed("commit", || store.commit(0, &changes, &audit));
+            (changes, outcome)
+        })
+        .await;
+        match committed {
+            Ok((changes, Ok(_))) => {
+                let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
+                for change in &changes {
+                    world.apply(change);
                 }
-                std::mem::take(&mut group.queue)
-            };
-            let (mut changes, mut audit) = (Vec::new(), Vec::new());
-            for pending in &mut group {
-                changes.append(&mut pending.changes);
-                audit.append(&mut pending.audit);
+                Ok(())
             }
-            let store = self.store.clone();
-            let committed =
-                tokio::task::spawn_blocking(move || timed("commit", || store.commit(0, &changes, &audit))).await;
-            match committed {
-                Ok(Ok(_)) => {
-                    for pending in group {
-                        let _ = pending.done.send(Ok(()));
+            failed => {
+                match failed {
+                    Ok((_, Err(e))) => {
+                        tracing::error!(error = %e, "store commit failed; reloading memory from the store")
                     }
+                    _ => tracing::error!("store commit task failed; reloading memory from the store"),
                 }
-                failed => {
-                    match failed {
-                        Ok(Err(e)) => {
-                            tracing::error!(error = %e, "store commit failed; reloading memory from the store")
-                        }
-                        _ => tracing::error!("store commit task failed; reloading memory from the store"),
-                    }
-                    self.abandon(group).await;
+                // Memory was not touched; the store should not have been either, but a commit
+                // that failed late may have landed: memory is reloaded to be sure.
+                if !self.reload().await {
+                    self.matches_store.store(false, Ordering::SeqCst);
+                    tracing::error!("cannot reload memory from the store; refusing writes until it can");
+                    tokio::spawn(self.clone().reload_until_it_works(serial));
                 }
+                Err(GraphError::transient())
             }
         }
     }
 
-    /// After a failed commit: fails the group and every write queued behind it (they were checked
-    /// against it), and reloads memory from the store, with no write checked meanwhile.
-    async fn abandon(&self, group: Vec<Pending>) {
-        let _serial = self.writes.lock().await;
-        let behind = std::mem::take(&mut self.group.lock().unwrap_or_else(|e| e.into_inner()).queue);
+    /// Reloads memory from the store; answers whether it could.
+    async fn reload(&self) -> bool {
         let store = self.store.clone();
         match tokio::task::spawn_blocking(move || load_world(&*store)).await {
-            Ok(Ok(world)) => *self.world.write().unwrap_or_else(|e| e.into_inner()) = world,
-            _ => tracing::error!("cannot reload memory from the store; it may show writes that were not stored"),
-        }
-        for pending in group.into_iter().chain(behind) {
-            let _ = pending.done.send(Err(GraphError::transient()));
+            Ok(Ok(world)) => {
+                *self.world.write().unwrap_or_else(|e| e.into_inner()) = world;
+                true
+            }
+            _ => false,
         }
     }
-}
 
-struct Pending {
-    changes: Vec<Change>,
-    audit: Vec<AuditEvent>,
-    done: tokio::sync::oneshot::Sender<Result<(), GraphError>>,
+    /// Retries the reload every second, holding off every write, until it works.
+    async fn reload_until_it_works(self: Arc<Self>, _serial: tokio::sync::OwnedMutexGuard<()>) {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            if self.reload().await {
+                self.matches_store.store(true, Ordering::SeqCst);
+                tracing::info!("memory reloaded from the store; writes are accepted again");
+                return;
+            }
+        }
+    }
 }
 
 /// One write under construction: the changes and audit events it will commit, and the ids it
@@ -310,12 +310,8 @@ impl Service {
         let head = store.log_head()?;
         let world = Arc::new(RwLock::new(load_world(&*store)?));
         let writes = Arc::new(tokio::sync::Mutex::new(()));
-        let committer = Arc::new(Committer {
-            store: store.clone(),
-            world: world.clone(),
-            writes: writes.clone(),
-            group: Default::default(),
-        });
+        let committer =
+            Arc::new(Committer { store: store.clone(), world: world.clone(), matches_store: AtomicBool::new(true) });
         Ok(Service {
             settings,
             world,
@@ -359,13 +355,21 @@ impl Service {
     /// land; a shared store that moved on in between refuses the write, which answers code 2, to
     /// be retried.
     ///
-    /// On a store of this server's own, writes are committed in groups: each write is applied to
-    /// memory as soon as it is checked (so the next write is checked against it), and answered
-    /// once the group it joined is durable. If a group cannot be committed, every write that
-    /// followed it fails too and memory is reloaded from the store: nothing that was stored is
-    /// lost, and nothing that was not stays.
+    /// On a store of this server's own, each write is checked against memory, committed, and
+    /// only then applied to memory, before the next write is checked: no client ever reads a
+    /// write that is not durable. If a commit fails, memory is reloaded from the store (nothing
+    /// that was stored is lost, nothing that was not stays); if that reload fails too, the server
+    /// refuses writes (code 2) and `/readyz` fails until a reload, retried every second, works.
     pub async fn write<R>(&self, build: impl FnOnce(&mut Tx<'_>) -> Result<R, GraphError>) -> Result<R, GraphError> {
-        let serial = self.writes.lock().await;
+        // Refused at once while memory may not match the store (the reload holds `writes`), and
+        // again after waiting, for a write queued behind the commit that failed.
+        if !self.memory_matches_store() {
+            return Err(GraphError::transient());
+        }
+        let serial = self.writes.clone().lock_owned().await;
+        if !self.memory_matches_store() {
+            return Err(GraphError::transient());
+        }
         if self.store.is_shared() {
             return self.write_shared(build).await;
         }
@@ -388,25 +392,10 @@ impl Service {
         }
         let tokens = token_changes(&self.world(), &changes);
         let queues_events = changes.iter().any(|c| matches!(c, Change::Event(_)));
-        {
-            let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
-            for change in &changes {
-                world.apply(change);
-            }
-        }
-        let (done, answer) = tokio::sync::oneshot::channel();
-        let lead = {
-            let mut group = self.committer.group.lock().unwrap_or_else(|e| e.into_inner());
-            group.queue.push(Pending { changes, audit, done });
-            !std::mem::replace(&mut group.leader, true)
-        };
-        drop(serial);
-        if lead {
-            // A task of its own: the groups get committed even if this request is abandoned.
-            let committer = self.committer.clone();
-            tokio::spawn(async move { committer.run().await });
-        }
-        answer.await.unwrap_or_else(|_| Err(GraphError::transient()))?;
+        // A task of its own: the write ends with memory and store agreeing even if this request
+        // is abandoned.
+        let committed = tokio::spawn(self.committer.clone().commit(serial, changes, audit));
+        committed.await.unwrap_or_else(|_| Err(GraphError::transient()))?;
         if queues_events {
             self.deliveries_queued.notify_one();
         }
@@ -626,10 +615,19 @@ impl Service {
     /// store, while it is listening for other servers' writes and has caught up since it started
     /// listening.
     pub fn is_ready(&self) -> bool {
+        if !self.memory_matches_store() {
+            return false;
+        }
         match self.store.listening() {
             Some(g) => !self.store.is_shared() || self.caught_up_generation.load(Ordering::SeqCst) == g,
             None => false,
         }
+    }
+
+    /// Whether memory holds what the store holds: false after a failed commit that memory could
+    /// not be reloaded from (writes are refused until it is).
+    pub fn memory_matches_store(&self) -> bool {
+        self.committer.matches_store.load(Ordering::SeqCst)
     }
 
     /// The position in the shared store's change log this server's memory reflects.

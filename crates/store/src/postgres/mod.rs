@@ -435,7 +435,12 @@ impl Store for PgStore {
         self.block(async {
             // One snapshot for every table, streamed row by row.
             let mut client = self.client().await?;
-            let tx = client.build_transaction().isolation_level(tokio_postgres::IsolationLevel::RepeatableRead).read_only(true).start().await?;
+            let tx = client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await?;
             for (sql, decode) in sql::LOADS {
                 let rows = tx.query_raw(*sql, std::iter::empty::<&(dyn ToSql + Sync)>()).await?;
                 futures_util::pin_mut!(rows);

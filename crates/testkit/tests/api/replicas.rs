@@ -190,8 +190,10 @@ async fn writes_on_two_replicas_at_once_are_never_refused_and_all_reach_both() {
     }
     assert_eq!(ids.len(), 40, "each write created its own system user");
     for server in [&a, &b] {
-        eventually("every acknowledged write is on both replicas", || async { listed_users(server, &a).await == before + 40 })
-            .await;
+        eventually("every acknowledged write is on both replicas", || async {
+            listed_users(server, &a).await == before + 40
+        })
+        .await;
     }
 }
 
