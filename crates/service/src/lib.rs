@@ -137,56 +137,109 @@ pub struct Service {
     messages_pruned_at: std::sync::atomic::AtomicI64,
 }
 
-/// The committing side of a store of this server's own: commits a checked write, then applies
-/// it to memory, in a task of its own so that a write whose request is abandoned still ends with
-/// memory and store agreeing.
+/// Group commit on a store of this server's own. Writes are checked one at a time, each against
+/// memory with the writes checked before it that are not yet committed applied (and reverted
+/// right after its check, see [`model::Undo`]); the writes that arrive while a group is being
+/// committed form the next group, committed in one transaction. A group is applied to memory
+/// only once it is committed, so readers never see a write that is not durable.
+#[derive(Default)]
+struct Group {
+    /// Checked writes waiting for the next commit.
+    queue: Vec<Pending>,
+    /// The changes of the group being committed, in order.
+    in_flight: Vec<Change>,
+    /// Whether a task is committing groups (it commits until the queue is empty).
+    leader: bool,
+}
+
+struct Pending {
+    changes: Vec<Change>,
+    audit: Vec<AuditEvent>,
+    done: tokio::sync::oneshot::Sender<Result<(), GraphError>>,
+}
+
+/// The committing side of group commit, shared with the task that commits.
 struct Committer {
     store: Arc<dyn Store>,
     world: Arc<RwLock<World>>,
+    writes: Arc<tokio::sync::Mutex<()>>,
+    group: std::sync::Mutex<Group>,
     /// Whether memory holds what the store holds. False after a commit failed and memory could
     /// not be reloaded: writes are refused and `/readyz` fails until a reload succeeds.
     matches_store: AtomicBool,
 }
 
 impl Committer {
-    /// Commits one write, then applies it; `serial` (no other write is checked meanwhile) is let
-    /// go once memory shows it.
-    async fn commit(
-        self: Arc<Self>,
-        serial: tokio::sync::OwnedMutexGuard<()>,
-        changes: Vec<Change>,
-        audit: Vec<AuditEvent>,
-    ) -> Result<(), GraphError> {
-        let store = self.store.clone();
-        let committed = tokio::task::spawn_blocking(move || {
-            let outcome = timed("commit", || store.commit(0, &changes, &audit));
-            (changes, outcome)
-        })
-        .await;
-        match committed {
-            Ok((changes, Ok(_))) => {
-                let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
-                for change in &changes {
-                    world.apply(change);
+    fn group(&self) -> std::sync::MutexGuard<'_, Group> {
+        self.group.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Commits the queued writes, a group at a time, until none are left.
+    async fn run(self: Arc<Self>) {
+        loop {
+            let group = {
+                let mut group = self.group();
+                if group.queue.is_empty() {
+                    group.leader = false;
+                    return;
                 }
-                Ok(())
+                let taken = std::mem::take(&mut group.queue);
+                group.in_flight = taken.iter().flat_map(|p| p.changes.iter().cloned()).collect();
+                taken
+            };
+            let (mut changes, mut audit) = (Vec::new(), Vec::new());
+            let mut answers = Vec::with_capacity(group.len());
+            for pending in group {
+                changes.extend(pending.changes);
+                audit.extend(pending.audit);
+                answers.push(pending.done);
             }
-            failed => {
-                match failed {
-                    Ok((_, Err(e))) => {
-                        tracing::error!(error = %e, "store commit failed; reloading memory from the store")
+            let store = self.store.clone();
+            let committed =
+                tokio::task::spawn_blocking(move || timed("commit", || store.commit(0, &changes, &audit))).await;
+            match committed {
+                Ok(Ok(_)) => {
+                    {
+                        let mut group = self.group();
+                        let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
+                        for change in std::mem::take(&mut group.in_flight) {
+                            world.apply_owned(change);
+                        }
                     }
-                    _ => tracing::error!("store commit task failed; reloading memory from the store"),
+                    for done in answers {
+                        let _ = done.send(Ok(()));
+                    }
                 }
-                // Memory was not touched; the store should not have been either, but a commit
-                // that failed late may have landed: memory is reloaded to be sure.
-                if !self.reload().await {
-                    self.matches_store.store(false, Ordering::SeqCst);
-                    tracing::error!("cannot reload memory from the store; refusing writes until it can");
-                    tokio::spawn(self.clone().reload_until_it_works(serial));
+                failed => {
+                    match failed {
+                        Ok(Err(e)) => {
+                            tracing::error!(error = %e, "store commit failed; reloading memory from the store")
+                        }
+                        _ => tracing::error!("store commit task failed; reloading memory from the store"),
+                    }
+                    self.abandon(answers).await;
                 }
-                Err(GraphError::transient())
             }
+        }
+    }
+
+    /// After a failed commit: fails the group and every write queued behind it (they were checked
+    /// against it), and reloads memory from the store, with no write checked meanwhile. Memory
+    /// holds none of those writes; the reload makes sure it holds a commit that failed late.
+    async fn abandon(self: &Arc<Self>, answers: Vec<tokio::sync::oneshot::Sender<Result<(), GraphError>>>) {
+        let serial = self.writes.clone().lock_owned().await;
+        let behind = {
+            let mut group = self.group();
+            group.in_flight.clear();
+            std::mem::take(&mut group.queue)
+        };
+        if !self.reload().await {
+            self.matches_store.store(false, Ordering::SeqCst);
+            tracing::error!("cannot reload memory from the store; refusing writes until it can");
+            tokio::spawn(self.clone().reload_until_it_works(serial));
+        }
+        for done in answers.into_iter().chain(behind.into_iter().map(|p| p.done)) {
+            let _ = done.send(Err(GraphError::transient()));
         }
     }
 
@@ -310,8 +363,13 @@ impl Service {
         let head = store.log_head()?;
         let world = Arc::new(RwLock::new(load_world(&*store)?));
         let writes = Arc::new(tokio::sync::Mutex::new(()));
-        let committer =
-            Arc::new(Committer { store: store.clone(), world: world.clone(), matches_store: AtomicBool::new(true) });
+        let committer = Arc::new(Committer {
+            store: store.clone(),
+            world: world.clone(),
+            writes: writes.clone(),
+            group: Default::default(),
+            matches_store: AtomicBool::new(true),
+        });
         Ok(Service {
             settings,
             world,
@@ -373,29 +431,40 @@ impl Service {
         if self.store.is_shared() {
             return self.write_shared(build).await;
         }
-        let (result, changes, audit) = {
-            let world = self.world();
-            let now_ms = self.clock.now_ms();
-            let mut tx = Tx {
-                world: &world,
-                now: now_ms.div_euclid(1000),
-                now_ms,
-                changes: Vec::new(),
-                audit: Vec::new(),
-                taken: HashSet::new(),
+        let now_ms = self.clock.now_ms();
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let (result, tokens, queues_events) = {
+            // The group lock from the check to the queueing: the writes this one is checked
+            // against are exactly those queued before it.
+            let mut group = self.committer.group();
+            let built = if group.in_flight.is_empty() && group.queue.is_empty() {
+                check(&self.world(), now_ms, build)
+            } else {
+                // Readers wait for the check alone, never for a commit, and never see the
+                // writes applied for it.
+                let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
+                let mut undo = model::Undo::default();
+                for change in group.in_flight.iter().chain(group.queue.iter().flat_map(|p| p.changes.iter())) {
+                    world.apply_undoable(change, &mut undo);
+                }
+                let built = check(&world, now_ms, build);
+                undo.revert(&mut world);
+                built
             };
-            let result = build(&mut tx)?;
-            (result, tx.changes, tx.audit)
+            let (result, changes, audit, tokens) = built?;
+            if changes.is_empty() && audit.is_empty() {
+                return Ok(result);
+            }
+            let queues_events = changes.iter().any(|c| matches!(c, Change::Event(_)));
+            group.queue.push(Pending { changes, audit, done });
+            if !std::mem::replace(&mut group.leader, true) {
+                // A task of its own: the groups get committed even if this request is abandoned.
+                tokio::spawn(self.committer.clone().run());
+            }
+            (result, tokens, queues_events)
         };
-        if changes.is_empty() && audit.is_empty() {
-            return Ok(result);
-        }
-        let tokens = token_changes(&self.world(), &changes);
-        let queues_events = changes.iter().any(|c| matches!(c, Change::Event(_)));
-        // A task of its own: the write ends with memory and store agreeing even if this request
-        // is abandoned.
-        let committed = tokio::spawn(self.committer.clone().commit(serial, changes, audit));
-        committed.await.unwrap_or_else(|_| Err(GraphError::transient()))?;
+        drop(serial);
+        answer.await.unwrap_or_else(|_| Err(GraphError::transient()))?;
         if queues_events {
             self.deliveries_queued.notify_one();
         }
@@ -685,6 +754,27 @@ impl Service {
             Err(_) => Err(GraphError::transient()),
         }
     }
+}
+
+/// Runs a write's `build` against `world`: its result, changes, audit events, and the tokens it
+/// mints and revokes.
+#[allow(clippy::type_complexity)]
+fn check<R>(
+    world: &World,
+    now_ms: i64,
+    build: impl FnOnce(&mut Tx<'_>) -> Result<R, GraphError>,
+) -> Result<(R, Vec<Change>, Vec<AuditEvent>, TokenChanges), GraphError> {
+    let mut tx = Tx {
+        world,
+        now: now_ms.div_euclid(1000),
+        now_ms,
+        changes: Vec::new(),
+        audit: Vec::new(),
+        taken: HashSet::new(),
+    };
+    let result = build(&mut tx)?;
+    let tokens = token_changes(world, &tx.changes);
+    Ok((result, tx.changes, tx.audit, tokens))
 }
 
 /// Runs a store call, recording how long it took (`wabagate_store_seconds`, by `op`).
