@@ -123,8 +123,6 @@ pub struct Service {
     store: Arc<dyn Store>,
     writes: Arc<tokio::sync::Mutex<()>>,
     catching_up: tokio::sync::Mutex<()>,
-    /// The change-log position memory reflects (shared stores only).
-    applied: AtomicU64,
     /// The listening generation the last catch-up ran under (see [`Service::is_ready`]).
     caught_up_generation: AtomicU64,
     usage: usage::Usage,
@@ -146,6 +144,9 @@ pub struct Service {
 struct Group {
     /// Checked writes waiting for the next commit.
     queue: Vec<Pending>,
+    /// On a shared store, the write session the queued writes were checked under: it holds the
+    /// cluster-wide lock, and memory was caught up with the log when it began.
+    session: Option<Box<dyn store::WriteSession>>,
     /// The changes of the group being committed, in order.
     in_flight: Vec<Change>,
     /// Whether a task is committing groups (it commits until the queue is empty).
@@ -167,9 +168,104 @@ struct Committer {
     /// Whether memory holds what the store holds. False after a commit failed and memory could
     /// not be reloaded: writes are refused and `/readyz` fails until a reload succeeds.
     matches_store: AtomicBool,
+    /// The change-log position memory reflects (shared stores only).
+    applied: AtomicU64,
 }
 
 impl Committer {
+    /// Commits the rounds of a shared store, one at a time, until no write is queued. A round is
+    /// taken once every write that arrived before it has been checked (the write lock is fair).
+    async fn run_rounds(self: Arc<Self>) {
+        loop {
+            let (session, round) = {
+                let _serial = self.writes.lock().await;
+                let mut group = self.group();
+                if group.queue.is_empty() {
+                    group.leader = false;
+                    if let Some(session) = group.session.take() {
+                        tokio::task::spawn_blocking(move || session.rollback());
+                    }
+                    return;
+                }
+                (group.session.take(), std::mem::take(&mut group.queue))
+            };
+            let (mut changes, mut audit) = (Vec::new(), Vec::new());
+            let mut answers = Vec::with_capacity(round.len());
+            for pending in round {
+                changes.extend(pending.changes);
+                audit.extend(pending.audit);
+                answers.push(pending.done);
+            }
+            let Some(session) = session else {
+                for done in answers {
+                    let _ = done.send(Err(GraphError::transient()));
+                }
+                continue;
+            };
+            let committed = tokio::task::spawn_blocking(move || {
+                timed("commit", || session.commit(&changes, &audit)).map(|seq| (seq, changes))
+            })
+            .await;
+            let answer = match committed {
+                Ok(Ok((seq, changes))) => {
+                    self.apply_own(seq, changes);
+                    Ok(())
+                }
+                Ok(Err(e)) => {
+                    // Memory is untouched; had the commit landed after all, the log brings it in.
+                    tracing::error!(error = %e, "store commit failed");
+                    Err(GraphError::transient())
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "store commit task failed");
+                    Err(GraphError::transient())
+                }
+            };
+            for done in answers {
+                let _ = done.send(answer.clone());
+            }
+        }
+    }
+
+    /// Applies rows of the change log to memory, in order, skipping those already applied.
+    fn apply_log(&self, log: Vec<store::Logged>) {
+        if log.is_empty() {
+            return;
+        }
+        let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
+        for (seq, changes) in log {
+            if seq <= self.applied.load(Ordering::SeqCst) {
+                continue;
+            }
+            for change in changes {
+                world.apply_owned(change);
+            }
+            self.applied.store(seq, Ordering::SeqCst);
+        }
+    }
+
+    /// Applies a round this server committed in a write session: `seq` follows what memory
+    /// holds (the session caught up under the lock), unless a catch-up got there first.
+    fn apply_own(&self, seq: Option<u64>, changes: Vec<Change>) {
+        let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
+        match seq {
+            None => {
+                for change in changes {
+                    world.apply_owned(change);
+                }
+            }
+            Some(seq) if seq == self.applied.load(Ordering::SeqCst) + 1 => {
+                for change in changes {
+                    world.apply_owned(change);
+                }
+                self.applied.store(seq, Ordering::SeqCst);
+            }
+            // Already applied from the log by a catch-up, or (never expected) not next in line:
+            // the log brings memory up to date.
+            Some(_) => {}
+        }
+    }
+
     fn group(&self) -> std::sync::MutexGuard<'_, Group> {
         self.group.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -369,6 +465,7 @@ impl Service {
             writes: writes.clone(),
             group: Default::default(),
             matches_store: AtomicBool::new(true),
+            applied: AtomicU64::new(head),
         });
         Ok(Service {
             settings,
@@ -376,7 +473,6 @@ impl Service {
             store,
             writes,
             catching_up: tokio::sync::Mutex::new(()),
-            applied: AtomicU64::new(head),
             caught_up_generation: AtomicU64::new(u64::MAX),
             usage: usage::Usage::default(),
             clock,
@@ -429,7 +525,7 @@ impl Service {
             return Err(GraphError::transient());
         }
         if self.store.is_shared() {
-            return self.write_shared(build).await;
+            return self.write_shared(serial, build).await;
         }
         let now_ms = self.clock.now_ms();
         let (done, answer) = tokio::sync::oneshot::channel();
@@ -472,20 +568,84 @@ impl Service {
         Ok(result)
     }
 
-    /// A write on a shared store, in a write session: under the cluster-wide lock, memory catches
-    /// up with the log, `build` checks the write against that world, and the changes are
-    /// committed, then applied. No other server can write in between, so no write is refused
-    /// because another server moved first: one that the new world makes invalid gets its real
-    /// error from `build`. The caller holds `writes`.
-    async fn write_shared<R>(&self, build: impl FnOnce(&mut Tx<'_>) -> Result<R, GraphError>) -> Result<R, GraphError> {
+    /// A write on a shared store. Writes are committed in rounds, each in one write session: the
+    /// first write of a round begins the session (under the cluster-wide lock, memory catches up
+    /// with the log), every write is checked against that world with the round's writes before
+    /// it applied (as on SQLite), and the round is committed in one transaction, one log row and
+    /// one notification, then applied to memory. No other server can write in between, so no
+    /// write is refused because another server moved first: one that the new world makes
+    /// invalid gets its real error from `build`.
+    async fn write_shared<R>(
+        &self,
+        serial: tokio::sync::OwnedMutexGuard<()>,
+        build: impl FnOnce(&mut Tx<'_>) -> Result<R, GraphError>,
+    ) -> Result<R, GraphError> {
+        if self.committer.group().session.is_none() {
+            let session = self.begin_session().await?;
+            self.committer.group().session = Some(session);
+        }
+        let now_ms = self.clock.now_ms();
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let (result, tokens, queues_events) = {
+            let mut group = self.committer.group();
+            let built = if group.queue.is_empty() {
+                check(&self.world(), now_ms, build)
+            } else {
+                let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
+                let mut undo = model::Undo::default();
+                for change in group.queue.iter().flat_map(|p| p.changes.iter()) {
+                    world.apply_undoable(change, &mut undo);
+                }
+                let built = check(&world, now_ms, build);
+                undo.revert(&mut world);
+                built
+            };
+            let written = match built {
+                Ok((result, changes, audit, tokens)) if !changes.is_empty() || !audit.is_empty() => {
+                    Ok((result, changes, audit, tokens))
+                }
+                Ok((result, ..)) => Err(Ok(result)),
+                Err(e) => Err(Err(e)),
+            };
+            let (result, changes, audit, tokens) = match written {
+                Ok(w) => w,
+                Err(answer) => {
+                    // Nothing to write. A round nobody else joined lets the lock go at once.
+                    if group.queue.is_empty() && !group.leader {
+                        if let Some(session) = group.session.take() {
+                            tokio::task::spawn_blocking(move || session.rollback());
+                        }
+                    }
+                    return answer;
+                }
+            };
+            let queues_events = changes.iter().any(|c| matches!(c, Change::Event(_)));
+            group.queue.push(Pending { changes, audit, done });
+            if !std::mem::replace(&mut group.leader, true) {
+                tokio::spawn(self.committer.clone().run_rounds());
+            }
+            (result, tokens, queues_events)
+        };
+        drop(serial);
+        answer.await.unwrap_or_else(|_| Err(GraphError::transient()))?;
+        if queues_events {
+            self.deliveries_queued.notify_one();
+        }
+        tokens.count();
+        Ok(result)
+    }
+
+    /// Begins a write session and brings memory up to the log under its lock (reloading the
+    /// world if the log was compacted past this server's position).
+    async fn begin_session(&self) -> Result<Box<dyn store::WriteSession>, GraphError> {
         let mut reloaded = false;
-        let session = loop {
-            let from = self.applied.load(Ordering::SeqCst);
+        loop {
+            let from = self.committer.applied.load(Ordering::SeqCst);
             let store = self.store.clone();
             match tokio::task::spawn_blocking(move || timed("begin_write", || store.begin_write(from))).await {
                 Ok(Ok(Some((session, log)))) => {
-                    self.apply_log(log);
-                    break session;
+                    self.committer.apply_log(log);
+                    return Ok(session);
                 }
                 Ok(Err(e)) if e.behind && !reloaded => {
                     reloaded = true;
@@ -501,91 +661,6 @@ impl Service {
                 }
                 Err(_) => return Err(GraphError::transient()),
             }
-        };
-        let built = {
-            let world = self.world();
-            let now_ms = self.clock.now_ms();
-            let mut tx = Tx {
-                world: &world,
-                now: now_ms.div_euclid(1000),
-                now_ms,
-                changes: Vec::new(),
-                audit: Vec::new(),
-                taken: HashSet::new(),
-            };
-            build(&mut tx).map(|result| (result, tx.changes, tx.audit))
-        };
-        let (result, changes, audit) = match built {
-            Ok((result, changes, audit)) if !changes.is_empty() || !audit.is_empty() => (result, changes, audit),
-            other => {
-                // Nothing to write: the lock is let go at once, on a thread that may wait.
-                tokio::task::spawn_blocking(move || session.rollback());
-                return other.map(|(result, _, _)| result);
-            }
-        };
-        let tokens = token_changes(&self.world(), &changes);
-        let queues_events = changes.iter().any(|c| matches!(c, Change::Event(_)));
-        let outcome = tokio::task::spawn_blocking(move || {
-            timed("commit", || session.commit(&changes, &audit)).map(|seq| (seq, changes))
-        })
-        .await;
-        match outcome {
-            Ok(Ok((seq, changes))) => {
-                self.apply_own(seq, &changes);
-                if queues_events {
-                    self.deliveries_queued.notify_one();
-                }
-                tokens.count();
-                Ok(result)
-            }
-            Ok(Err(e)) => {
-                // Memory is untouched; had the commit landed after all, the log brings it in.
-                tracing::error!(error = %e, "store commit failed");
-                Err(GraphError::transient())
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "store commit task failed");
-                Err(GraphError::transient())
-            }
-        }
-    }
-
-    /// Applies rows of the change log to memory, in order, skipping those already applied.
-    fn apply_log(&self, log: Vec<store::Logged>) {
-        if log.is_empty() {
-            return;
-        }
-        let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
-        for (seq, changes) in log {
-            if seq <= self.applied.load(Ordering::SeqCst) {
-                continue;
-            }
-            for change in &changes {
-                world.apply(change);
-            }
-            self.applied.store(seq, Ordering::SeqCst);
-        }
-    }
-
-    /// Applies a write this server committed in a write session: `seq` follows what memory
-    /// holds (the session caught up under the lock), unless a catch-up got there first.
-    fn apply_own(&self, seq: Option<u64>, changes: &[Change]) {
-        let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
-        match seq {
-            None => {
-                for change in changes {
-                    world.apply(change);
-                }
-            }
-            Some(seq) if seq == self.applied.load(Ordering::SeqCst) + 1 => {
-                for change in changes {
-                    world.apply(change);
-                }
-                self.applied.store(seq, Ordering::SeqCst);
-            }
-            // Already applied from the log by a catch-up, or (never expected) not next in line:
-            // the log brings memory up to date.
-            Some(_) => {}
         }
     }
 
@@ -603,7 +678,7 @@ impl Service {
             Ok(Ok((head, world))) => {
                 tracing::warn!(head, "this server fell behind the compacted change log; reloaded the world");
                 *self.world.write().unwrap_or_else(|e| e.into_inner()) = world;
-                self.applied.store(head, Ordering::SeqCst);
+                self.committer.applied.store(head, Ordering::SeqCst);
                 Ok(())
             }
             Ok(Err(e)) => {
@@ -655,7 +730,7 @@ impl Service {
         let _one = self.catching_up.lock().await;
         // Read before the log: a catch-up proves readiness only for the listening it began under.
         let generation = self.store.listening();
-        let from = self.applied.load(Ordering::SeqCst);
+        let from = self.committer.applied.load(Ordering::SeqCst);
         let store = self.store.clone();
         let batch = match tokio::task::spawn_blocking(move || store.changes_since(from)).await {
             Ok(Ok(batch)) => batch,
@@ -673,7 +748,7 @@ impl Service {
             }
             Err(_) => return Err(GraphError::transient()),
         };
-        self.apply_log(batch);
+        self.committer.apply_log(batch);
         if let Some(g) = generation {
             self.caught_up_generation.store(g, Ordering::SeqCst);
         }
@@ -701,7 +776,7 @@ impl Service {
 
     /// The position in the shared store's change log this server's memory reflects.
     pub fn applied_seq(&self) -> u64 {
-        self.applied.load(Ordering::SeqCst)
+        self.committer.applied.load(Ordering::SeqCst)
     }
 
     /// Notes that a token was used; written to the store later, coalesced.

@@ -561,7 +561,12 @@ impl Store for PgStore {
 
     fn ping(&self) -> Result<()> {
         self.block(async {
-            self.client().await?.query_one("SELECT 1", &[]).await?;
+            // A pooled connection the database ended is noticed only when used: one retry, on a
+            // connection made for it, tells a store that is back from one that is not.
+            if self.client().await?.query_one("SELECT 1", &[]).await.is_ok() {
+                return Ok(());
+            }
+            connect(&self.url, self.schema.as_deref(), false).await?.query_one("SELECT 1", &[]).await?;
             Ok(())
         })
     }
