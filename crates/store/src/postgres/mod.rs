@@ -310,17 +310,25 @@ fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-/// Runs one write's statements in the transaction open on `client`.
+/// Runs one write's statements in the transaction open on `client`, pipelined: every statement
+/// is sent without waiting for the answer to the one before (PostgreSQL runs them in order).
 async fn write_rows(client: &impl GenericClient, changes: &[Change], audit: &[AuditEvent]) -> Result<()> {
+    let mut stmts = Vec::new();
     for change in changes {
-        for stmt in sql::writes(change)? {
-            client.execute(stmt.sql, &params(&stmt.params)).await?;
-        }
+        stmts.extend(sql::writes(change)?);
     }
     for event in audit {
-        let stmt = sql::audit_insert(event)?;
-        client.execute(stmt.sql, &params(&stmt.params)).await?;
+        stmts.push(sql::audit_insert(event)?);
     }
+    // Prepared first (in any order), so that each execution is sent on its first poll: in order.
+    let mut texts: Vec<&'static str> = stmts.iter().map(|st| st.sql).collect();
+    texts.sort_unstable();
+    texts.dedup();
+    let prepared = futures_util::future::try_join_all(texts.iter().map(|t| client.prepare(t))).await?;
+    let statement = |sql: &str| &prepared[texts.binary_search(&sql).unwrap_or_default()];
+    let bound: Vec<Vec<&(dyn ToSql + Sync)>> = stmts.iter().map(|st| params(&st.params)).collect();
+    futures_util::future::try_join_all(stmts.iter().zip(&bound).map(|(st, ps)| client.execute(statement(st.sql), ps)))
+        .await?;
     Ok(())
 }
 
