@@ -2,7 +2,8 @@
 //!
 //! Each server gets 32 client connections (as `wrk -t1 -c32` would), each sending writes back to
 //! back for the run's length: three of every four are `POST /{waba}/assigned_users` (alternating
-//! the tasks of one employee, so each changes something), the fourth creates a system user. A
+//! the tasks of an employee of the connection's own, so that each changes something and is
+//! committed), the fourth creates a system user. A
 //! write is counted once answered 200; any other answer is a refusal. Meanwhile a prober creates
 //! a system user on one replica and asks the other for it until it answers: the time from the
 //! acknowledgement to the first answer is one visibility sample.
@@ -115,22 +116,23 @@ struct Row {
     visible: Vec<Duration>,
 }
 
-async fn run(servers: &[&TestServer], world: &TestServer, user: &str, seconds: u64, name: &str) -> Row {
+async fn run(servers: &[&TestServer], world: &TestServer, users: &[String], seconds: u64, name: &str) -> Row {
     let (waba, biz, admin) = (world.b("waba_id"), world.b("business_id"), world.admin());
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();
-    for server in servers {
+    for (i, server) in servers.iter().enumerate() {
         // One pooled connection per lane: keep-alive, as wrk's connections are.
         let client = reqwest::Client::builder().pool_max_idle_per_host(CONNECTIONS).build().unwrap();
         for lane in 0..CONNECTIONS {
+            let user = &users[i * CONNECTIONS + lane];
             writers.push(tokio::spawn(writer(
                 client.clone(),
                 server.url.clone(),
                 waba.clone(),
                 biz.clone(),
                 admin.clone(),
-                user.to_string(),
-                lane,
+                user.clone(),
+                i * CONNECTIONS + lane,
                 stop.clone(),
             )));
         }
@@ -170,10 +172,13 @@ async fn main() {
     unsafe { std::env::set_var(testkit::DATABASE_ENV, &url) };
 
     let a = TestServer::start().await;
-    let (user, _) = a.employee("Bench Assignee", "business_management").await;
-    let one = run(&[&a], &a, &user, seconds, "one server").await;
+    let mut users = Vec::new();
+    for n in 0..2 * CONNECTIONS {
+        users.push(a.create_system_user(&format!("Bench Assignee {n}"), "EMPLOYEE").await);
+    }
+    let one = run(&[&a], &a, &users, seconds, "one server").await;
     let b = a.replica("bench_replica_b").await;
-    let two = run(&[&a, &b], &a, &user, seconds, "two replicas at once").await;
+    let two = run(&[&a, &b], &a, &users, seconds, "two replicas at once").await;
 
     println!(
         "Durable writes on PostgreSQL: {CONNECTIONS} connections per server, {seconds} s per run; \

@@ -335,19 +335,27 @@ async fn write_rows(client: &impl GenericClient, changes: &[Change], audit: &[Au
 /// The log's rows after `seq`, in order, read on `client`. A log compacted past `seq` cannot
 /// answer: the error says so ([`StoreError::behind`]) and the caller reloads its world.
 async fn log_since(client: &Client, seq: u64) -> Result<Vec<Logged>> {
-    let rows = client.query("SELECT seq, body FROM changes WHERE seq > $1 ORDER BY seq", &[&(seq as i64)]).await?;
-    if let Some(first) = rows.first() {
-        let first: i64 = first.get(0);
-        if first as u64 > seq + 1 {
-            return Err(StoreError::behind());
-        }
-    } else if seq > 0 {
-        // Nothing newer: fine, unless the log was compacted past `seq` and emptied (it never is:
-        // compaction keeps the newest rows), or `seq` is ahead of the log (another database).
-        let head: i64 = client.query_one("SELECT coalesce(max(seq), 0) FROM changes", &[]).await?.get(0);
-        if (head as u64) < seq {
-            return Err(StoreError::behind());
-        }
+    let (rows, head) = futures_util::future::try_join(log_rows(client, seq), log_head(client)).await?;
+    checked_log(rows, head, seq)
+}
+
+async fn log_rows(client: &Client, seq: u64) -> Result<Vec<Row>> {
+    Ok(client.query("SELECT seq, body FROM changes WHERE seq > $1 ORDER BY seq", &[&(seq as i64)]).await?)
+}
+
+async fn log_head(client: &Client) -> Result<i64> {
+    Ok(client.query_one("SELECT coalesce(max(seq), 0) FROM changes", &[]).await?.get(0))
+}
+
+/// The rows after `seq`, decoded, unless they do not follow on from `seq`: the log was
+/// compacted past it, or `seq` is ahead of the log (another database).
+fn checked_log(rows: Vec<Row>, head: i64, seq: u64) -> Result<Vec<Logged>> {
+    let follows = match rows.first() {
+        Some(first) => first.get::<_, i64>(0) as u64 == seq + 1,
+        None => head as u64 <= seq && (head as u64 == seq || seq == 0),
+    };
+    if !follows {
+        return Err(StoreError::behind());
     }
     rows.iter()
         .map(|r| {
@@ -402,8 +410,12 @@ impl WriteSession for PgSession {
         let head = self.head;
         let outcome = self.handle.block_on(async {
             let done = async {
-                write_rows(&*client, changes, audit).await?;
-                let seq = append_log(&*client, head, changes).await?;
+                // Pipelined: the rows and the log's row are sent without waiting for each other.
+                let ((), seq) = futures_util::future::try_join(
+                    write_rows(&*client, changes, audit),
+                    append_log(&*client, head, changes),
+                )
+                .await?;
                 client.batch_execute("COMMIT").await?;
                 Ok(seq)
             }
@@ -482,13 +494,12 @@ impl Store for PgStore {
         self.block(async {
             let client = self.client().await?;
             let begun = async {
-                client.batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK});")).await?;
-                let log = log_since(&client, since).await?;
-                let head: i64 = match log.last() {
-                    Some((seq, _)) => *seq as i64,
-                    None => client.query_one("SELECT coalesce(max(seq), 0) FROM changes", &[]).await?.get(0),
-                };
-                Ok::<_, StoreError>((head, log))
+                // Pipelined: the log is read once the lock is held (PostgreSQL runs them in order).
+                let lock = format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK});");
+                let locked = async { Ok::<_, StoreError>(client.batch_execute(&lock).await?) };
+                let ((), rows, head) =
+                    futures_util::future::try_join3(locked, log_rows(&client, since), log_head(&client)).await?;
+                Ok::<_, StoreError>((head, checked_log(rows, head, since)?))
             }
             .await;
             match begun {
