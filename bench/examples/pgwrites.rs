@@ -29,6 +29,7 @@ struct Tally {
 }
 
 /// One client connection's loop of writes against `server` until `stop`.
+#[allow(clippy::too_many_arguments)]
 async fn writer(
     client: reqwest::Client,
     server: String,
@@ -44,7 +45,7 @@ async fn writer(
     while !stop.load(Ordering::Relaxed) {
         n += 1;
         let started = Instant::now();
-        let sent = if n % 4 == 0 {
+        let sent = if n.is_multiple_of(4) {
             let name = format!("Bench Bot {lane}-{n}");
             client
                 .post(format!("{server}/v23.0/{biz}/system_users"))
@@ -53,7 +54,7 @@ async fn writer(
                 .send()
                 .await
         } else {
-            let tasks = if n % 2 == 0 { "DEVELOP" } else { "VIEW_TEMPLATES" };
+            let tasks = if n.is_multiple_of(2) { "DEVELOP" } else { "VIEW_TEMPLATES" };
             client
                 .post(format!("{server}/v23.0/{waba}/assigned_users"))
                 .query(&[("access_token", admin.as_str())])

@@ -153,7 +153,10 @@ pub struct World {
 /// What undoes changes applied with [`World::apply_undoable`]: each entry puts back what one key
 /// of one map held before.
 #[derive(Default)]
-pub struct Undo(Vec<Box<dyn FnOnce(&mut World) + Send + Sync>>);
+pub struct Undo(Vec<Restore>);
+
+/// Puts back one key of one map.
+type Restore = Box<dyn FnOnce(&mut World) + Send + Sync>;
 
 impl Undo {
     /// Puts the world back as it was before the changes this undoes, newest first.
@@ -818,5 +821,47 @@ mod tests {
         world.apply(&Change::Unassign { waba: GraphId(200), user: GraphId(11) });
         assert_eq!(world.assignments_of(GraphId(11)).map(|a| a.waba.0).collect::<Vec<_>>(), [100]);
         assert!(world.assignments_of(GraphId(21)).next().is_none());
+    }
+
+    /// What a check can see of the world, for comparing two states.
+    fn seen(world: &World) -> String {
+        let users: Vec<_> = [11, 12, 13, 21, 31].iter().map(|id| world.system_user(GraphId(*id)).cloned()).collect();
+        let grants: Vec<_> =
+            [(100, 1), (100, 2), (200, 1), (200, 2)].iter().map(|(w, b)| users_on(world, *w, *b)).collect();
+        let held: Vec<Vec<u64>> = [11, 12, 13, 21, 31]
+            .iter()
+            .map(|u| world.assignments_of(GraphId(*u)).map(|a| a.waba.0).collect())
+            .collect();
+        let mut counts: Vec<_> = world.counts().into_iter().collect();
+        counts.sort();
+        format!("{users:?} {grants:?} {held:?} {counts:?} {:?}", world.kind(GraphId(31)))
+    }
+
+    #[test]
+    fn changes_applied_undoably_are_reverted_to_exactly_the_world_before() {
+        let mut world = World::default();
+        for (user, business) in [(11, 1), (12, 1), (13, 1), (21, 2)] {
+            world.apply(&system_user(user, business));
+        }
+        for change in [assign(100, 11, 1), assign(100, 21, 4), assign(200, 12, 8)] {
+            world.apply(&change);
+        }
+        let before = seen(&world);
+        let mut undo = Undo::default();
+        for change in [
+            system_user(31, 2),
+            assign(100, 31, 2),
+            assign(100, 11, 3),
+            assign(200, 13, 16),
+            Change::Unassign { waba: GraphId(200), user: GraphId(12) },
+            Change::Unshare { waba: GraphId(100), partner: GraphId(2) },
+            system_user(11, 1),
+        ] {
+            world.apply_undoable(&change, &mut undo);
+        }
+        assert_ne!(seen(&world), before, "the changes showed while applied");
+        assert!(!undo.is_empty());
+        undo.revert(&mut world);
+        assert_eq!(seen(&world), before);
     }
 }

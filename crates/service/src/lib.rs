@@ -611,10 +611,11 @@ impl Service {
                 Ok(w) => w,
                 Err(answer) => {
                     // Nothing to write. A round nobody else joined lets the lock go at once.
-                    if group.queue.is_empty() && !group.leader {
-                        if let Some(session) = group.session.take() {
-                            tokio::task::spawn_blocking(move || session.rollback());
-                        }
+                    if group.queue.is_empty()
+                        && !group.leader
+                        && let Some(session) = group.session.take()
+                    {
+                        tokio::task::spawn_blocking(move || session.rollback());
                     }
                     return answer;
                 }

@@ -45,6 +45,9 @@ impl StoreError {
 /// One row of a shared store's change log: its sequence number and the changes of the write.
 pub type Logged = (u64, Vec<Change>);
 
+/// A write session begun, and the log rows read under its lock.
+pub type Begun = (Box<dyn WriteSession>, Vec<Logged>);
+
 /// A write on a shared store, holding the cluster-wide write lock in a transaction of its own
 /// from [`Store::begin_write`] until [`WriteSession::commit`] or [`WriteSession::rollback`].
 /// While it is held no other server writes, so a write checked against the world caught up to
@@ -123,7 +126,7 @@ pub trait Store: Send + Sync + 'static {
     /// For a store shared by several servers: takes the cluster-wide write lock in a transaction
     /// of its own and answers, read under that lock, the changes logged after `since`. `None`
     /// for a store of one server's own (see [`Store::commit`]).
-    fn begin_write(&self, _since: u64) -> Result<Option<(Box<dyn WriteSession>, Vec<Logged>)>> {
+    fn begin_write(&self, _since: u64) -> Result<Option<Begun>> {
         Ok(None)
     }
 

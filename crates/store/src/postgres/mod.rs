@@ -20,7 +20,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{AsyncMessage, Client, GenericClient, NoTls, Row};
 
 use crate::sql::{self, Cell, P};
-use crate::{AuditQuery, Logged, Result, Store, StoreError, WriteSession};
+use crate::{AuditQuery, Begun, Logged, Result, Store, StoreError, WriteSession};
 
 /// Schema migrations, applied in order; the schema's version is the number applied.
 const MIGRATIONS: &[&str] = &[
@@ -408,7 +408,7 @@ impl WriteSession for PgSession {
     fn commit(mut self: Box<Self>, changes: &[Change], audit: &[AuditEvent]) -> Result<Option<u64>> {
         let client = self.client.take().ok_or_else(|| StoreError::new("the write session has ended"))?;
         let head = self.head;
-        let outcome = self.handle.block_on(async {
+        self.handle.block_on(async {
             let done = async {
                 // Pipelined: the rows and the log's row are sent without waiting for each other.
                 let ((), seq) = futures_util::future::try_join(
@@ -426,8 +426,7 @@ impl WriteSession for PgSession {
                 drop(Object::take(client));
             }
             done
-        });
-        outcome
+        })
     }
 
     fn rollback(mut self: Box<Self>) {
@@ -490,7 +489,7 @@ impl Store for PgStore {
         })
     }
 
-    fn begin_write(&self, since: u64) -> Result<Option<(Box<dyn WriteSession>, Vec<Logged>)>> {
+    fn begin_write(&self, since: u64) -> Result<Option<Begun>> {
         self.block(async {
             let client = self.client().await?;
             let begun = async {
