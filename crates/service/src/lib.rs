@@ -1,6 +1,7 @@
 //! wabagate's operations. The world lives in memory behind a lock and answers every
-//! authorization; each write is checked against it, committed to the store in one transaction,
-//! and only then applied to memory. The Graph wire and the console both go through here.
+//! authorization; each write is checked against it, committed to the store in one transaction
+//! (with the writes that arrived together), and only then applied to memory. The Graph wire and
+//! the console both go through here.
 
 pub mod clock;
 pub mod credit;
@@ -504,16 +505,18 @@ impl Service {
     }
 
     /// Runs one write: `build` checks the request against the current world and describes the
-    /// changes; they are committed to the store, then applied to memory. Writes are serialised
-    /// (across servers too, on a shared store), so what `build` saw is still true when the changes
-    /// land; a shared store that moved on in between refuses the write, which answers code 2, to
-    /// be retried.
+    /// changes; they are committed to the store, then applied to memory. Writes are checked one
+    /// at a time (across servers too, on a shared store: under its write lock, after catching up
+    /// with its log), each against memory with the uncommitted writes checked before it applied
+    /// (see [`Group`]), so what `build` saw is still true when the changes land.
     ///
-    /// On a store of this server's own, each write is checked against memory, committed, and
-    /// only then applied to memory, before the next write is checked: no client ever reads a
-    /// write that is not durable. If a commit fails, memory is reloaded from the store (nothing
-    /// that was stored is lost, nothing that was not stays); if that reload fails too, the server
-    /// refuses writes (code 2) and `/readyz` fails until a reload, retried every second, works.
+    /// The writes checked while a group is being committed form the next group, committed in
+    /// one transaction; a group is applied to memory only once committed, so no client ever reads
+    /// a write that is not durable. If a group cannot be committed, its writes and those checked
+    /// against it answer code 2; on a store of this server's own memory is then reloaded (nothing
+    /// that was stored is lost, nothing that was not stays), and if that reload fails too, the
+    /// server refuses writes (code 2) and `/readyz` fails until a reload, retried every second,
+    /// works.
     pub async fn write<R>(&self, build: impl FnOnce(&mut Tx<'_>) -> Result<R, GraphError>) -> Result<R, GraphError> {
         // Refused at once while memory may not match the store (the reload holds `writes`), and
         // again after waiting, for a write queued behind the commit that failed.
