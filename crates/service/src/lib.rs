@@ -508,7 +508,7 @@ impl Service {
     /// changes; they are committed to the store, then applied to memory. Writes are checked one
     /// at a time (across servers too, on a shared store: under its write lock, after catching up
     /// with its log), each against memory with the uncommitted writes checked before it applied
-    /// (see [`Group`]), so what `build` saw is still true when the changes land.
+    /// (see `Group`), so what `build` saw is still true when the changes land.
     ///
     /// The writes checked while a group is being committed form the next group, committed in
     /// one transaction; a group is applied to memory only once committed, so no client ever reads
@@ -542,13 +542,11 @@ impl Service {
                 // Readers wait for the check alone, never for a commit, and never see the
                 // writes applied for it.
                 let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
-                let mut undo = model::Undo::default();
-                for change in group.in_flight.iter().chain(group.queue.iter().flat_map(|p| p.changes.iter())) {
-                    world.apply_undoable(change, &mut undo);
-                }
-                let built = check(&world, now_ms, build);
-                undo.revert(&mut world);
-                built
+                let overlay = Overlay::apply(
+                    &mut world,
+                    group.in_flight.iter().chain(group.queue.iter().flat_map(|p| p.changes.iter())),
+                );
+                check(overlay.world(), now_ms, build)
             };
             let (result, changes, audit, tokens) = built?;
             if changes.is_empty() && audit.is_empty() {
@@ -595,13 +593,8 @@ impl Service {
                 check(&self.world(), now_ms, build)
             } else {
                 let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
-                let mut undo = model::Undo::default();
-                for change in group.queue.iter().flat_map(|p| p.changes.iter()) {
-                    world.apply_undoable(change, &mut undo);
-                }
-                let built = check(&world, now_ms, build);
-                undo.revert(&mut world);
-                built
+                let overlay = Overlay::apply(&mut world, group.queue.iter().flat_map(|p| p.changes.iter()));
+                check(overlay.world(), now_ms, build)
             };
             let written = match built {
                 Ok((result, changes, audit, tokens)) if !changes.is_empty() || !audit.is_empty() => {
@@ -831,6 +824,35 @@ impl Service {
                 Err(GraphError::transient())
             }
             Err(_) => Err(GraphError::transient()),
+        }
+    }
+}
+
+/// The world with uncommitted writes applied for one check; reverted when dropped (a check that
+/// panics included), so that readers never see them.
+struct Overlay<'w> {
+    world: &'w mut World,
+    undo: Option<model::Undo>,
+}
+
+impl<'w> Overlay<'w> {
+    fn apply<'c>(world: &'w mut World, changes: impl Iterator<Item = &'c Change>) -> Overlay<'w> {
+        let mut undo = model::Undo::default();
+        for change in changes {
+            world.apply_undoable(change, &mut undo);
+        }
+        Overlay { world, undo: Some(undo) }
+    }
+
+    fn world(&self) -> &World {
+        self.world
+    }
+}
+
+impl Drop for Overlay<'_> {
+    fn drop(&mut self) {
+        if let Some(undo) = self.undo.take() {
+            undo.revert(self.world);
         }
     }
 }
