@@ -348,11 +348,16 @@ async fn log_head(client: &Client) -> Result<i64> {
 }
 
 /// The rows after `seq`, decoded, unless they do not follow on from `seq`: the log was
-/// compacted past it, or `seq` is ahead of the log (another database).
+/// compacted past it, or `seq` is ahead of the log (another database). Compaction keeps the
+/// newest rows, so a log that has rows after `seq` still has the first of them unless it was
+/// compacted past `seq`.
 fn checked_log(rows: Vec<Row>, head: i64, seq: u64) -> Result<Vec<Logged>> {
     let follows = match rows.first() {
         Some(first) => first.get::<_, i64>(0) as u64 == seq + 1,
-        None => head as u64 <= seq && (head as u64 == seq || seq == 0),
+        // Nothing newer. A head past `seq` is a write committed between the two reads (outside a
+        // write session they are two snapshots): the next read gets it. A head behind `seq` means
+        // this position is not of this log.
+        None => head as u64 >= seq,
     };
     if !follows {
         return Err(StoreError::behind());
