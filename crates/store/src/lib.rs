@@ -10,7 +10,7 @@ use std::fmt;
 
 use model::{AuditEvent, Change, DeliveryAttempt, GraphId, WebhookDelivery};
 
-pub use postgres::PgStore;
+pub use postgres::{LogRetention, PgStore};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug)]

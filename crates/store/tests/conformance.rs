@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use model::*;
-use wabagate_store::{AuditQuery, PgStore, SqliteStore, Store};
+use wabagate_store::{AuditQuery, LogRetention, PgStore, SqliteStore, Store};
 
 fn sample_world() -> Vec<Change> {
     let b = GraphId(1_000_000_000_000_001);
@@ -390,6 +390,21 @@ fn postgres_conforms_logs_changes_and_refuses_a_newer_schema() {
         assert!(s.begin_write(0).err().expect("behind").behind);
         assert_eq!(s.changes_since(2).unwrap().len(), 2);
         assert!(s.changes_since(4).unwrap().is_empty());
+    }))
+    .unwrap();
+    // The log compacts itself: with a retention of two rows of any age, checked at every write,
+    // a write leaves the two newest rows (its own and the one before); older positions reload.
+    store.set_log_retention(LogRetention { rows: 2, seconds: -1, every: 1 });
+    let s = store.clone();
+    rt.block_on(tokio::task::spawn_blocking(move || {
+        let unassign = Change::Unassign { waba: GraphId(1_000_000_000_000_002), user: GraphId(7) };
+        for expected in 5..=9 {
+            let (session, _) = s.begin_write(expected - 1).unwrap().unwrap();
+            assert_eq!(session.commit(std::slice::from_ref(&unassign), &[]).unwrap(), Some(expected));
+        }
+        assert_eq!(s.changes_since(7).unwrap().iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), [8, 9]);
+        assert!(s.changes_since(6).unwrap_err().behind);
+        assert_eq!(s.log_head().unwrap(), 9);
     }))
     .unwrap();
     rt.block_on(async {

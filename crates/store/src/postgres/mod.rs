@@ -39,13 +39,23 @@ const WRITE_LOCK: i64 = 0x7761_6261_6761_7465;
 /// How many connections one server holds at most (the notification connection aside).
 const POOL_SIZE: usize = 16;
 
-/// The log keeps at least this many of its newest rows ...
-pub const LOG_KEEP_ROWS: i64 = 10_000;
-/// ... and every row younger than this (seconds). A server that fell further behind reloads its
-/// whole world (docs/operations.md).
-pub const LOG_KEEP_SECONDS: i64 = 600;
-/// The log is compacted when a write's sequence number is a multiple of this.
-const COMPACT_EVERY: i64 = 1_000;
+/// What the change log keeps (docs/operations.md): a server that fell further behind reloads
+/// its whole world.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogRetention {
+    /// At least this many of the newest rows ...
+    pub rows: i64,
+    /// ... and every row younger than this (seconds).
+    pub seconds: i64,
+    /// The log is compacted when a write's sequence number is a multiple of this.
+    pub every: i64,
+}
+
+impl Default for LogRetention {
+    fn default() -> Self {
+        LogRetention { rows: 10_000, seconds: 600, every: 1_000 }
+    }
+}
 
 /// Makes and checks the pool's connections: each through [`connect`], its tables looked up in
 /// the store's schema.
@@ -76,6 +86,7 @@ pub struct PgStore {
     url: String,
     schema: Option<String>,
     pool: Pool<Connector>,
+    keep: std::sync::Mutex<LogRetention>,
     handle: Handle,
     changed: Arc<Notify>,
     /// Generations of the notification connection: odd while listening, even while not.
@@ -185,6 +196,7 @@ impl PgStore {
             url,
             schema,
             pool,
+            keep: Default::default(),
             handle: Handle::current(),
             changed: Arc::new(Notify::new()),
             generation: Arc::new(std::sync::atomic::AtomicU64::new(0)),
@@ -242,6 +254,15 @@ impl PgStore {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         });
+    }
+
+    /// Sets what the change log keeps (the default keeps ten minutes and 10,000 rows).
+    pub fn set_log_retention(&self, keep: LogRetention) {
+        *self.keep.lock().unwrap_or_else(|e| e.into_inner()) = keep;
+    }
+
+    fn log_retention(&self) -> LogRetention {
+        *self.keep.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A connection of the pool, for this call alone; a lost one is replaced.
@@ -379,7 +400,12 @@ fn logged(changes: &[Change]) -> Vec<&Change> {
 
 /// Appends a write to the log under the held lock, notifies, and now and then compacts the log.
 /// Answers the write's sequence number, or `None` when it holds nothing for the log.
-async fn append_log(client: &impl GenericClient, head: i64, changes: &[Change]) -> Result<Option<u64>> {
+async fn append_log(
+    client: &impl GenericClient,
+    head: i64,
+    changes: &[Change],
+    keep: LogRetention,
+) -> Result<Option<u64>> {
     let indexed = logged(changes);
     if indexed.is_empty() {
         return Ok(None);
@@ -389,11 +415,11 @@ async fn append_log(client: &impl GenericClient, head: i64, changes: &[Change]) 
     let now = unix_now();
     client.execute("INSERT INTO changes (seq, body, created_at) VALUES ($1, $2, $3)", &[&seq, &body, &now]).await?;
     client.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &seq.to_string()]).await?;
-    if seq % COMPACT_EVERY == 0 {
+    if keep.every > 0 && seq % keep.every == 0 {
         client
             .execute(
                 "DELETE FROM changes WHERE seq <= $1 AND created_at < $2",
-                &[&(seq - LOG_KEEP_ROWS), &(now - LOG_KEEP_SECONDS)],
+                &[&(seq - keep.rows), &(now - keep.seconds)],
             )
             .await?;
     }
@@ -407,6 +433,7 @@ struct PgSession {
     handle: Handle,
     /// The log's head when the lock was taken: no other write can move it while it is held.
     head: i64,
+    keep: LogRetention,
 }
 
 impl WriteSession for PgSession {
@@ -418,7 +445,7 @@ impl WriteSession for PgSession {
                 // Pipelined: the rows and the log's row are sent without waiting for each other.
                 let ((), seq) = futures_util::future::try_join(
                     write_rows(&*client, changes, audit),
-                    append_log(&*client, head, changes),
+                    append_log(&*client, head, changes, self.keep),
                 )
                 .await?;
                 client.batch_execute("COMMIT").await?;
@@ -487,7 +514,7 @@ impl Store for PgStore {
                 return Err(StoreError::stale());
             }
             write_rows(&tx, changes, audit).await?;
-            let seq = append_log(&tx, head, changes).await?;
+            let seq = append_log(&tx, head, changes, self.log_retention()).await?;
             // Dropped on an error: rolled back.
             tx.commit().await?;
             Ok(Some(seq.unwrap_or(head as u64)))
@@ -508,7 +535,8 @@ impl Store for PgStore {
             .await;
             match begun {
                 Ok((head, log)) => {
-                    let session = PgSession { client: Some(client), handle: self.handle.clone(), head };
+                    let keep = self.log_retention();
+                    let session = PgSession { client: Some(client), handle: self.handle.clone(), head, keep };
                     Ok(Some((Box::new(session) as Box<dyn WriteSession>, log)))
                 }
                 Err(e) => {
