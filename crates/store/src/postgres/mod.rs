@@ -65,14 +65,14 @@ struct Connector {
 }
 
 impl deadpool::managed::Manager for Connector {
-    type Type = Client;
+    type Type = PgConn;
     type Error = StoreError;
 
-    async fn create(&self) -> Result<Client> {
-        connect(&self.url, self.schema.as_deref(), false).await
+    async fn create(&self) -> Result<PgConn> {
+        Ok(PgConn { client: connect(&self.url, self.schema.as_deref(), false).await?, statements: Default::default() })
     }
 
-    async fn recycle(&self, client: &mut Client, _: &Metrics) -> RecycleResult<StoreError> {
+    async fn recycle(&self, client: &mut PgConn, _: &Metrics) -> RecycleResult<StoreError> {
         if client.is_closed() {
             return Err(RecycleError::message("the connection is closed"));
         }
@@ -81,6 +81,27 @@ impl deadpool::managed::Manager for Connector {
 }
 
 type Conn = Object<Connector>;
+
+/// A pooled connection and the statements prepared on it for writes (a write's statements are
+/// a few dozen texts: each is prepared once per connection).
+struct PgConn {
+    client: Client,
+    statements: std::sync::Mutex<std::collections::HashMap<&'static str, tokio_postgres::Statement>>,
+}
+
+impl std::ops::Deref for PgConn {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl std::ops::DerefMut for PgConn {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
 
 pub struct PgStore {
     url: String,
@@ -333,7 +354,13 @@ fn unix_now() -> i64 {
 
 /// Runs one write's statements in the transaction open on `client`, pipelined: every statement
 /// is sent without waiting for the answer to the one before (PostgreSQL runs them in order).
-async fn write_rows(client: &impl GenericClient, changes: &[Change], audit: &[AuditEvent]) -> Result<()> {
+/// `cache`, when given, keeps the statements prepared on `client`'s connection.
+async fn write_rows(
+    client: &impl GenericClient,
+    changes: &[Change],
+    audit: &[AuditEvent],
+    cache: Option<&PgConn>,
+) -> Result<()> {
     let mut stmts = Vec::new();
     for change in changes {
         stmts.extend(sql::writes(change)?);
@@ -345,7 +372,26 @@ async fn write_rows(client: &impl GenericClient, changes: &[Change], audit: &[Au
     let mut texts: Vec<&'static str> = stmts.iter().map(|st| st.sql).collect();
     texts.sort_unstable();
     texts.dedup();
-    let prepared = futures_util::future::try_join_all(texts.iter().map(|t| client.prepare(t))).await?;
+    let known: Vec<Option<tokio_postgres::Statement>> = match cache {
+        Some(conn) => {
+            let cached = conn.statements.lock().unwrap_or_else(|e| e.into_inner());
+            texts.iter().map(|t| cached.get(t).cloned()).collect()
+        }
+        None => vec![None; texts.len()],
+    };
+    let prepared = futures_util::future::try_join_all(texts.iter().zip(known).map(|(t, known)| async move {
+        match known {
+            Some(statement) => Ok(statement),
+            None => client.prepare(t).await,
+        }
+    }))
+    .await?;
+    if let Some(conn) = cache {
+        let mut cached = conn.statements.lock().unwrap_or_else(|e| e.into_inner());
+        for (t, statement) in texts.iter().zip(&prepared) {
+            cached.entry(t).or_insert_with(|| statement.clone());
+        }
+    }
     let statement = |sql: &str| &prepared[texts.binary_search(&sql).unwrap_or_default()];
     let bound: Vec<Vec<&(dyn ToSql + Sync)>> = stmts.iter().map(|st| params(&st.params)).collect();
     futures_util::future::try_join_all(stmts.iter().zip(&bound).map(|(st, ps)| client.execute(statement(st.sql), ps)))
@@ -444,8 +490,8 @@ impl WriteSession for PgSession {
             let done = async {
                 // Pipelined: the rows and the log's row are sent without waiting for each other.
                 let ((), seq) = futures_util::future::try_join(
-                    write_rows(&*client, changes, audit),
-                    append_log(&*client, head, changes, self.keep),
+                    write_rows(&client.client, changes, audit, Some(&client)),
+                    append_log(&client.client, head, changes, self.keep),
                 )
                 .await?;
                 client.batch_execute("COMMIT").await?;
@@ -513,7 +559,7 @@ impl Store for PgStore {
             if head as u64 != based_on {
                 return Err(StoreError::stale());
             }
-            write_rows(&tx, changes, audit).await?;
+            write_rows(&tx, changes, audit, None).await?;
             let seq = append_log(&tx, head, changes, self.log_retention()).await?;
             // Dropped on an error: rolled back.
             tx.commit().await?;
