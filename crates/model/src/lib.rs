@@ -20,4 +20,4 @@ pub use ids::{GraphId, IdSet};
 pub use scope::{SCOPES, Scope, ScopeSet};
 pub use secret::Secret;
 pub use task::{Task, TaskSet};
-pub use world::{Change, Kind, Principal, UserKind, World};
+pub use world::{Change, Kind, Principal, Undo, UserKind, World};

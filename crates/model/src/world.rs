@@ -150,7 +150,161 @@ pub struct World {
     app_subscriptions: BTreeMap<(GraphId, String), AppSubscription>,
 }
 
+/// What undoes changes applied with [`World::apply_undoable`]: each entry puts back what one key
+/// of one map held before.
+#[derive(Default)]
+pub struct Undo(Vec<Restore>);
+
+/// Puts back one key of one map.
+type Restore = Box<dyn FnOnce(&mut World) + Send + Sync>;
+
+impl Undo {
+    /// Puts the world back as it was before the changes this undoes, newest first.
+    pub fn revert(self, world: &mut World) {
+        for restore in self.0.into_iter().rev() {
+            restore(world);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Records what `$world.$field[$key]` holds, to put it back.
+macro_rules! save {
+    ($undo:expr, $world:expr, $field:ident, $key:expr) => {{
+        let key = $key;
+        let before = $world.$field.get(&key).cloned();
+        $undo.0.push(Box::new(move |w: &mut World| match before {
+            Some(v) => {
+                w.$field.insert(key, v);
+            }
+            None => {
+                w.$field.remove(&key);
+            }
+        }));
+    }};
+}
+
+/// Records whether the set `$world.$field` holds `$key`, to put it back.
+macro_rules! save_member {
+    ($undo:expr, $world:expr, $field:ident, $key:expr) => {{
+        let key = $key;
+        let had = $world.$field.contains(&key);
+        $undo.0.push(Box::new(move |w: &mut World| {
+            if had {
+                w.$field.insert(key);
+            } else {
+                w.$field.remove(&key);
+            }
+        }));
+    }};
+}
+
 impl World {
+    /// Applies a change and adds to `undo` what puts the world back as it was: a write is checked
+    /// against the world with the writes before it that are not yet committed applied this way,
+    /// and reverted, so that readers only ever see committed writes.
+    pub fn apply_undoable(&mut self, change: &Change, undo: &mut Undo) {
+        match change {
+            Change::Business(b) => {
+                save!(undo, self, kinds, b.id);
+                save!(undo, self, businesses, b.id);
+            }
+            Change::Person(p) => {
+                save!(undo, self, kinds, p.id);
+                save!(undo, self, holders, p.id);
+                save!(undo, self, persons, p.id);
+            }
+            Change::App(a) => {
+                save!(undo, self, kinds, a.id);
+                save!(undo, self, apps, a.id);
+            }
+            Change::SystemUser(s) => {
+                save_member!(undo, self, system_users_by_business, (s.business, s.id));
+                save!(undo, self, holders, s.id);
+                save!(undo, self, system_users, s.id);
+            }
+            Change::Token(t) => {
+                save_member!(undo, self, tokens_by_system_user, (t.system_user, t.id));
+                save!(undo, self, token_by_hash, t.hash);
+                save!(undo, self, tokens, t.id);
+            }
+            Change::Waba(w) => {
+                save!(undo, self, kinds, w.id);
+                save_member!(undo, self, wabas_by_owner, (w.owner, w.id));
+                save!(undo, self, wabas, w.id);
+            }
+            Change::Share(s) => {
+                save_member!(undo, self, shared_with, (s.partner, s.waba));
+                save!(undo, self, shares, (s.waba, s.partner));
+            }
+            Change::Unshare { waba, partner } => {
+                save_member!(undo, self, shared_with, (*partner, *waba));
+                save!(undo, self, shares, (*waba, *partner));
+                let users: Vec<GraphId> = self
+                    .grants
+                    .get(waba)
+                    .map(|g| g.of(*partner).iter().map(|grant| grant.user).collect())
+                    .unwrap_or_default();
+                for user in users {
+                    save!(undo, self, holders, user);
+                }
+                save!(undo, self, grants, *waba);
+            }
+            Change::Assign(a) => {
+                save!(undo, self, holders, a.user);
+                save!(undo, self, grants, a.waba);
+            }
+            Change::Unassign { waba, user } => {
+                save!(undo, self, holders, *user);
+                save!(undo, self, grants, *waba);
+            }
+            Change::PhoneNumber(p) => {
+                save!(undo, self, kinds, p.id);
+                save_member!(undo, self, phone_numbers_by_waba, (p.waba, p.id));
+                save!(undo, self, phone_numbers, p.id);
+            }
+            Change::Template(t) => {
+                save!(undo, self, kinds, t.id);
+                save_member!(undo, self, templates_by_waba, (t.waba, t.id));
+                save!(undo, self, templates, t.id);
+            }
+            Change::DeleteTemplate { id } => {
+                save!(undo, self, kinds, *id);
+                if let Some(t) = self.templates.get(id) {
+                    save_member!(undo, self, templates_by_waba, (t.waba, t.id));
+                }
+                save!(undo, self, templates, *id);
+            }
+            Change::CreditLine(c) => {
+                save!(undo, self, kinds, c.id);
+                save!(undo, self, credit_lines, c.id);
+            }
+            Change::Solution(x) => {
+                save!(undo, self, kinds, x.id);
+                save!(undo, self, solutions, x.id);
+            }
+            Change::OnboardToSolution(x) => save!(undo, self, solution_wabas, (x.waba, x.solution)),
+            Change::Allocation(x) => {
+                save!(undo, self, kinds, x.id);
+                save!(undo, self, allocations, x.id);
+            }
+            Change::Subscribe(x) => save!(undo, self, subscribed_apps, (x.waba, x.app)),
+            Change::Unsubscribe { waba, app } => save!(undo, self, subscribed_apps, (*waba, *app)),
+            Change::AppSubscribe(x) => save!(undo, self, app_subscriptions, (x.app, x.object.clone())),
+            Change::AppUnsubscribe { app, object } => save!(undo, self, app_subscriptions, (*app, object.clone())),
+            Change::Message(_) | Change::Event(_) => return,
+            Change::TokensUsed { uses } => {
+                for (id, _) in uses {
+                    save!(undo, self, tokens, *id);
+                }
+            }
+        }
+        self.apply(change);
+    }
+
     pub fn apply(&mut self, change: &Change) {
         // Messages and events are stored, not indexed: no need to copy one.
         if !matches!(change, Change::Message(_) | Change::Event(_)) {
@@ -515,7 +669,7 @@ impl World {
 }
 
 /// A person or system user as assignments see it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Holder {
     business: GraphId,
     wabas: IdSet,
@@ -544,7 +698,7 @@ impl Grant {
 /// The assignments on one WABA: per business (in id order), its users' grants in user-id order.
 /// A WABA has the users of a few businesses (its owner and its partners), so a lookup is two
 /// binary searches and a business's list is one slice; 24 bytes a grant.
-#[derive(Default, Debug)]
+#[derive(Clone, Default, Debug)]
 struct WabaGrants(Vec<(GraphId, Vec<Grant>)>);
 
 impl WabaGrants {
@@ -667,5 +821,47 @@ mod tests {
         world.apply(&Change::Unassign { waba: GraphId(200), user: GraphId(11) });
         assert_eq!(world.assignments_of(GraphId(11)).map(|a| a.waba.0).collect::<Vec<_>>(), [100]);
         assert!(world.assignments_of(GraphId(21)).next().is_none());
+    }
+
+    /// What a check can see of the world, for comparing two states.
+    fn seen(world: &World) -> String {
+        let users: Vec<_> = [11, 12, 13, 21, 31].iter().map(|id| world.system_user(GraphId(*id)).cloned()).collect();
+        let grants: Vec<_> =
+            [(100, 1), (100, 2), (200, 1), (200, 2)].iter().map(|(w, b)| users_on(world, *w, *b)).collect();
+        let held: Vec<Vec<u64>> = [11, 12, 13, 21, 31]
+            .iter()
+            .map(|u| world.assignments_of(GraphId(*u)).map(|a| a.waba.0).collect())
+            .collect();
+        let mut counts: Vec<_> = world.counts().into_iter().collect();
+        counts.sort();
+        format!("{users:?} {grants:?} {held:?} {counts:?} {:?}", world.kind(GraphId(31)))
+    }
+
+    #[test]
+    fn changes_applied_undoably_are_reverted_to_exactly_the_world_before() {
+        let mut world = World::default();
+        for (user, business) in [(11, 1), (12, 1), (13, 1), (21, 2)] {
+            world.apply(&system_user(user, business));
+        }
+        for change in [assign(100, 11, 1), assign(100, 21, 4), assign(200, 12, 8)] {
+            world.apply(&change);
+        }
+        let before = seen(&world);
+        let mut undo = Undo::default();
+        for change in [
+            system_user(31, 2),
+            assign(100, 31, 2),
+            assign(100, 11, 3),
+            assign(200, 13, 16),
+            Change::Unassign { waba: GraphId(200), user: GraphId(12) },
+            Change::Unshare { waba: GraphId(100), partner: GraphId(2) },
+            system_user(11, 1),
+        ] {
+            world.apply_undoable(&change, &mut undo);
+        }
+        assert_ne!(seen(&world), before, "the changes showed while applied");
+        assert!(!undo.is_empty());
+        undo.revert(&mut world);
+        assert_eq!(seen(&world), before);
     }
 }

@@ -1,6 +1,7 @@
 //! wabagate's operations. The world lives in memory behind a lock and answers every
-//! authorization; each write is checked against it, committed to the store in one transaction,
-//! and only then applied to memory. The Graph wire and the console both go through here.
+//! authorization; each write is checked against it, committed to the store in one transaction
+//! (with the writes that arrived together), and only then applied to memory. The Graph wire and
+//! the console both go through here.
 
 mod access;
 pub mod clock;
@@ -19,7 +20,7 @@ pub mod webhooks;
 pub mod whatsapp;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use model::rules::Caller;
@@ -125,8 +126,6 @@ pub struct Service {
     store: Arc<dyn Store>,
     writes: Arc<tokio::sync::Mutex<()>>,
     catching_up: tokio::sync::Mutex<()>,
-    /// The change-log position memory reflects (shared stores only).
-    applied: AtomicU64,
     /// The listening generation the last catch-up ran under (see [`Service::is_ready`]).
     caught_up_generation: AtomicU64,
     usage: usage::Usage,
@@ -139,13 +138,28 @@ pub struct Service {
     messages_pruned_at: std::sync::atomic::AtomicI64,
 }
 
-/// Group commit: writes are checked and applied one at a time, then committed in groups, one
-/// transaction for all the writes that arrived while the previous group was being committed.
+/// Group commit on a store of this server's own. Writes are checked one at a time, each against
+/// memory with the writes checked before it that are not yet committed applied (and reverted
+/// right after its check, see [`model::Undo`]); the writes that arrive while a group is being
+/// committed form the next group, committed in one transaction. A group is applied to memory
+/// only once it is committed, so readers never see a write that is not durable.
 #[derive(Default)]
 struct Group {
+    /// Checked writes waiting for the next commit.
     queue: Vec<Pending>,
-    /// Whether a writer is committing groups (it commits until the queue is empty).
+    /// On a shared store, the write session the queued writes were checked under: it holds the
+    /// cluster-wide lock, and memory was caught up with the log when it began.
+    session: Option<Box<dyn store::WriteSession>>,
+    /// The changes of the group being committed, in order.
+    in_flight: Vec<Change>,
+    /// Whether a task is committing groups (it commits until the queue is empty).
     leader: bool,
+}
+
+struct Pending {
+    changes: Vec<Change>,
+    audit: Vec<AuditEvent>,
+    done: tokio::sync::oneshot::Sender<Result<(), GraphError>>,
 }
 
 /// The committing side of group commit, shared with the task that commits.
@@ -154,32 +168,145 @@ struct Committer {
     world: Arc<RwLock<World>>,
     writes: Arc<tokio::sync::Mutex<()>>,
     group: std::sync::Mutex<Group>,
+    /// Whether memory holds what the store holds. False after a commit failed and memory could
+    /// not be reloaded: writes are refused and `/readyz` fails until a reload succeeds.
+    matches_store: AtomicBool,
+    /// The change-log position memory reflects (shared stores only).
+    applied: AtomicU64,
 }
 
 impl Committer {
-    /// Commits the queued writes, a group at a time, until none are left.
-    async fn run(&self) {
+    /// Commits the rounds of a shared store, one at a time, until no write is queued. A round is
+    /// taken once every write that arrived before it has been checked (the write lock is fair).
+    async fn run_rounds(self: Arc<Self>) {
         loop {
-            let mut group = {
-                let mut group = self.group.lock().unwrap_or_else(|e| e.into_inner());
+            let (session, round) = {
+                let _serial = self.writes.lock().await;
+                let mut group = self.group();
+                if group.queue.is_empty() {
+                    group.leader = false;
+                    if let Some(session) = group.session.take() {
+                        tokio::task::spawn_blocking(move || session.rollback());
+                    }
+                    return;
+                }
+                (group.session.take(), std::mem::take(&mut group.queue))
+            };
+            let (mut changes, mut audit) = (Vec::new(), Vec::new());
+            let mut answers = Vec::with_capacity(round.len());
+            for pending in round {
+                changes.extend(pending.changes);
+                audit.extend(pending.audit);
+                answers.push(pending.done);
+            }
+            let Some(session) = session else {
+                for done in answers {
+                    let _ = done.send(Err(GraphError::transient()));
+                }
+                continue;
+            };
+            let committed = tokio::task::spawn_blocking(move || {
+                timed("commit", || session.commit(&changes, &audit)).map(|seq| (seq, changes))
+            })
+            .await;
+            let answer = match committed {
+                Ok(Ok((seq, changes))) => {
+                    self.apply_own(seq, changes);
+                    Ok(())
+                }
+                Ok(Err(e)) => {
+                    // Memory is untouched; had the commit landed after all, the log brings it in.
+                    tracing::error!(error = %e, "store commit failed");
+                    Err(GraphError::transient())
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "store commit task failed");
+                    Err(GraphError::transient())
+                }
+            };
+            for done in answers {
+                let _ = done.send(answer.clone());
+            }
+        }
+    }
+
+    /// Applies rows of the change log to memory, in order, skipping those already applied.
+    fn apply_log(&self, log: Vec<store::Logged>) {
+        if log.is_empty() {
+            return;
+        }
+        let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
+        for (seq, changes) in log {
+            if seq <= self.applied.load(Ordering::SeqCst) {
+                continue;
+            }
+            for change in changes {
+                world.apply_owned(change);
+            }
+            self.applied.store(seq, Ordering::SeqCst);
+        }
+    }
+
+    /// Applies a round this server committed in a write session: `seq` follows what memory
+    /// holds (the session caught up under the lock), unless a catch-up got there first.
+    fn apply_own(&self, seq: Option<u64>, changes: Vec<Change>) {
+        let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
+        match seq {
+            None => {
+                for change in changes {
+                    world.apply_owned(change);
+                }
+            }
+            Some(seq) if seq == self.applied.load(Ordering::SeqCst) + 1 => {
+                for change in changes {
+                    world.apply_owned(change);
+                }
+                self.applied.store(seq, Ordering::SeqCst);
+            }
+            // Already applied from the log by a catch-up, or (never expected) not next in line:
+            // the log brings memory up to date.
+            Some(_) => {}
+        }
+    }
+
+    fn group(&self) -> std::sync::MutexGuard<'_, Group> {
+        self.group.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Commits the queued writes, a group at a time, until none are left.
+    async fn run(self: Arc<Self>) {
+        loop {
+            let group = {
+                let mut group = self.group();
                 if group.queue.is_empty() {
                     group.leader = false;
                     return;
                 }
-                std::mem::take(&mut group.queue)
+                let taken = std::mem::take(&mut group.queue);
+                group.in_flight = taken.iter().flat_map(|p| p.changes.iter().cloned()).collect();
+                taken
             };
             let (mut changes, mut audit) = (Vec::new(), Vec::new());
-            for pending in &mut group {
-                changes.append(&mut pending.changes);
-                audit.append(&mut pending.audit);
+            let mut answers = Vec::with_capacity(group.len());
+            for pending in group {
+                changes.extend(pending.changes);
+                audit.extend(pending.audit);
+                answers.push(pending.done);
             }
             let store = self.store.clone();
             let committed =
                 tokio::task::spawn_blocking(move || timed("commit", || store.commit(0, &changes, &audit))).await;
             match committed {
                 Ok(Ok(_)) => {
-                    for pending in group {
-                        let _ = pending.done.send(Ok(()));
+                    {
+                        let mut group = self.group();
+                        let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
+                        for change in std::mem::take(&mut group.in_flight) {
+                            world.apply_owned(change);
+                        }
+                    }
+                    for done in answers {
+                        let _ = done.send(Ok(()));
                     }
                 }
                 failed => {
@@ -189,32 +316,55 @@ impl Committer {
                         }
                         _ => tracing::error!("store commit task failed; reloading memory from the store"),
                     }
-                    self.abandon(group).await;
+                    self.abandon(answers).await;
                 }
             }
         }
     }
 
     /// After a failed commit: fails the group and every write queued behind it (they were checked
-    /// against it), and reloads memory from the store, with no write checked meanwhile.
-    async fn abandon(&self, group: Vec<Pending>) {
-        let _serial = self.writes.lock().await;
-        let behind = std::mem::take(&mut self.group.lock().unwrap_or_else(|e| e.into_inner()).queue);
-        let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || load_world(&*store)).await {
-            Ok(Ok(world)) => *self.world.write().unwrap_or_else(|e| e.into_inner()) = world,
-            _ => tracing::error!("cannot reload memory from the store; it may show writes that were not stored"),
+    /// against it), and reloads memory from the store, with no write checked meanwhile. Memory
+    /// holds none of those writes; the reload makes sure it holds a commit that failed late.
+    async fn abandon(self: &Arc<Self>, answers: Vec<tokio::sync::oneshot::Sender<Result<(), GraphError>>>) {
+        let serial = self.writes.clone().lock_owned().await;
+        let behind = {
+            let mut group = self.group();
+            group.in_flight.clear();
+            std::mem::take(&mut group.queue)
+        };
+        if !self.reload().await {
+            self.matches_store.store(false, Ordering::SeqCst);
+            tracing::error!("cannot reload memory from the store; refusing writes until it can");
+            tokio::spawn(self.clone().reload_until_it_works(serial));
         }
-        for pending in group.into_iter().chain(behind) {
-            let _ = pending.done.send(Err(GraphError::transient()));
+        for done in answers.into_iter().chain(behind.into_iter().map(|p| p.done)) {
+            let _ = done.send(Err(GraphError::transient()));
         }
     }
-}
 
-struct Pending {
-    changes: Vec<Change>,
-    audit: Vec<AuditEvent>,
-    done: tokio::sync::oneshot::Sender<Result<(), GraphError>>,
+    /// Reloads memory from the store; answers whether it could.
+    async fn reload(&self) -> bool {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || load_world(&*store)).await {
+            Ok(Ok(world)) => {
+                *self.world.write().unwrap_or_else(|e| e.into_inner()) = world;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Retries the reload every second, holding off every write, until it works.
+    async fn reload_until_it_works(self: Arc<Self>, _serial: tokio::sync::OwnedMutexGuard<()>) {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            if self.reload().await {
+                self.matches_store.store(true, Ordering::SeqCst);
+                tracing::info!("memory reloaded from the store; writes are accepted again");
+                return;
+            }
+        }
+    }
 }
 
 /// One write under construction: the changes and audit events it will commit, and the ids it
@@ -317,6 +467,8 @@ impl Service {
             world: world.clone(),
             writes: writes.clone(),
             group: Default::default(),
+            matches_store: AtomicBool::new(true),
+            applied: AtomicU64::new(head),
         });
         Ok(Service {
             settings,
@@ -324,7 +476,6 @@ impl Service {
             store,
             writes,
             catching_up: tokio::sync::Mutex::new(()),
-            applied: AtomicU64::new(head),
             caught_up_generation: AtomicU64::new(u64::MAX),
             usage: usage::Usage::default(),
             clock,
@@ -357,74 +508,188 @@ impl Service {
     }
 
     /// Runs one write: `build` checks the request against the current world and describes the
-    /// changes; they are committed to the store, then applied to memory. Writes are serialised
-    /// (across servers too, on a shared store), so what `build` saw is still true when the changes
-    /// land; a shared store that moved on in between refuses the write, which answers code 2, to
-    /// be retried.
+    /// changes; they are committed to the store, then applied to memory. Writes are checked one
+    /// at a time (across servers too, on a shared store: under its write lock, after catching up
+    /// with its log), each against memory with the uncommitted writes checked before it applied
+    /// (see `Group`), so what `build` saw is still true when the changes land.
     ///
-    /// On a store of this server's own, writes are committed in groups: each write is applied to
-    /// memory as soon as it is checked (so the next write is checked against it), and answered
-    /// once the group it joined is durable. If a group cannot be committed, every write that
-    /// followed it fails too and memory is reloaded from the store: nothing that was stored is
-    /// lost, and nothing that was not stays.
+    /// The writes checked while a group is being committed form the next group, committed in
+    /// one transaction; a group is applied to memory only once committed, so no client ever reads
+    /// a write that is not durable. If a group cannot be committed, its writes and those checked
+    /// against it answer code 2; on a store of this server's own memory is then reloaded (nothing
+    /// that was stored is lost, nothing that was not stays), and if that reload fails too, the
+    /// server refuses writes (code 2) and `/readyz` fails until a reload, retried every second,
+    /// works.
     pub(crate) async fn write<R>(
         &self,
         build: impl FnOnce(&mut Tx<'_>) -> Result<R, GraphError>,
     ) -> Result<R, GraphError> {
-        let serial = self.writes.lock().await;
-        self.catch_up().await?;
-        let based_on = self.applied.load(Ordering::SeqCst);
-        let (result, changes, audit) = {
-            let world = self.world();
-            let now_ms = self.clock.now_ms();
-            let mut tx = Tx {
-                world: &world,
-                now: now_ms.div_euclid(1000),
-                now_ms,
-                changes: Vec::new(),
-                audit: Vec::new(),
-                taken: HashSet::new(),
-            };
-            let result = build(&mut tx)?;
-            (result, tx.changes, tx.audit)
-        };
-        if changes.is_empty() && audit.is_empty() {
-            return Ok(result);
+        // Refused at once while memory may not match the store (the reload holds `writes`), and
+        // again after waiting, for a write queued behind the commit that failed.
+        if !self.memory_matches_store() {
+            return Err(GraphError::transient());
         }
-        let tokens = token_changes(&self.world(), &changes);
-        let queues_events = changes.iter().any(|c| matches!(c, Change::Event(_)));
+        let serial = self.writes.clone().lock_owned().await;
+        if !self.memory_matches_store() {
+            return Err(GraphError::transient());
+        }
         if self.store.is_shared() {
-            self.commit(based_on, changes, audit).await?;
-            if queues_events {
-                self.deliveries_queued.notify_one();
-            }
-            tokens.count();
-            return Ok(result);
+            return self.write_shared(serial, build).await;
         }
-        {
-            let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
-            for change in &changes {
-                world.apply(change);
-            }
-        }
+        let now_ms = self.clock.now_ms();
         let (done, answer) = tokio::sync::oneshot::channel();
-        let lead = {
-            let mut group = self.committer.group.lock().unwrap_or_else(|e| e.into_inner());
+        let (result, tokens, queues_events) = {
+            // The group lock from the check to the queueing: the writes this one is checked
+            // against are exactly those queued before it.
+            let mut group = self.committer.group();
+            let built = if group.in_flight.is_empty() && group.queue.is_empty() {
+                check(&self.world(), now_ms, build)
+            } else {
+                // Readers wait for the check alone, never for a commit, and never see the
+                // writes applied for it.
+                let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
+                let overlay = Overlay::apply(
+                    &mut world,
+                    group.in_flight.iter().chain(group.queue.iter().flat_map(|p| p.changes.iter())),
+                );
+                check(overlay.world(), now_ms, build)
+            };
+            let (result, changes, audit, tokens) = built?;
+            if changes.is_empty() && audit.is_empty() {
+                return Ok(result);
+            }
+            let queues_events = changes.iter().any(|c| matches!(c, Change::Event(_)));
             group.queue.push(Pending { changes, audit, done });
-            !std::mem::replace(&mut group.leader, true)
+            if !std::mem::replace(&mut group.leader, true) {
+                // A task of its own: the groups get committed even if this request is abandoned.
+                tokio::spawn(self.committer.clone().run());
+            }
+            (result, tokens, queues_events)
         };
         drop(serial);
-        if lead {
-            // A task of its own: the groups get committed even if this request is abandoned.
-            let committer = self.committer.clone();
-            tokio::spawn(async move { committer.run().await });
-        }
         answer.await.unwrap_or_else(|_| Err(GraphError::transient()))?;
         if queues_events {
             self.deliveries_queued.notify_one();
         }
         tokens.count();
         Ok(result)
+    }
+
+    /// A write on a shared store. Writes are committed in rounds, each in one write session: the
+    /// first write of a round begins the session (under the cluster-wide lock, memory catches up
+    /// with the log), every write is checked against that world with the round's writes before
+    /// it applied (as on SQLite), and the round is committed in one transaction, one log row and
+    /// one notification, then applied to memory. No other server can write in between, so no
+    /// write is refused because another server moved first: one that the new world makes
+    /// invalid gets its real error from `build`.
+    async fn write_shared<R>(
+        &self,
+        serial: tokio::sync::OwnedMutexGuard<()>,
+        build: impl FnOnce(&mut Tx<'_>) -> Result<R, GraphError>,
+    ) -> Result<R, GraphError> {
+        if self.committer.group().session.is_none() {
+            let session = self.begin_session().await?;
+            self.committer.group().session = Some(session);
+        }
+        let now_ms = self.clock.now_ms();
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let (result, tokens, queues_events) = {
+            let mut group = self.committer.group();
+            let built = if group.queue.is_empty() {
+                check(&self.world(), now_ms, build)
+            } else {
+                let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
+                let overlay = Overlay::apply(&mut world, group.queue.iter().flat_map(|p| p.changes.iter()));
+                check(overlay.world(), now_ms, build)
+            };
+            let written = match built {
+                Ok((result, changes, audit, tokens)) if !changes.is_empty() || !audit.is_empty() => {
+                    Ok((result, changes, audit, tokens))
+                }
+                Ok((result, ..)) => Err(Ok(result)),
+                Err(e) => Err(Err(e)),
+            };
+            let (result, changes, audit, tokens) = match written {
+                Ok(w) => w,
+                Err(answer) => {
+                    // Nothing to write. A round nobody else joined lets the lock go at once.
+                    if group.queue.is_empty()
+                        && !group.leader
+                        && let Some(session) = group.session.take()
+                    {
+                        tokio::task::spawn_blocking(move || session.rollback());
+                    }
+                    return answer;
+                }
+            };
+            let queues_events = changes.iter().any(|c| matches!(c, Change::Event(_)));
+            group.queue.push(Pending { changes, audit, done });
+            if !std::mem::replace(&mut group.leader, true) {
+                tokio::spawn(self.committer.clone().run_rounds());
+            }
+            (result, tokens, queues_events)
+        };
+        drop(serial);
+        answer.await.unwrap_or_else(|_| Err(GraphError::transient()))?;
+        if queues_events {
+            self.deliveries_queued.notify_one();
+        }
+        tokens.count();
+        Ok(result)
+    }
+
+    /// Begins a write session and brings memory up to the log under its lock (reloading the
+    /// world if the log was compacted past this server's position).
+    async fn begin_session(&self) -> Result<Box<dyn store::WriteSession>, GraphError> {
+        let mut reloaded = false;
+        loop {
+            let from = self.committer.applied.load(Ordering::SeqCst);
+            let store = self.store.clone();
+            match tokio::task::spawn_blocking(move || timed("begin_write", || store.begin_write(from))).await {
+                Ok(Ok(Some((session, log)))) => {
+                    self.committer.apply_log(log);
+                    return Ok(session);
+                }
+                Ok(Err(e)) if e.behind && !reloaded => {
+                    reloaded = true;
+                    self.reload().await?;
+                }
+                Ok(Ok(None)) => {
+                    tracing::error!("a shared store without write sessions");
+                    return Err(GraphError::transient());
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "cannot begin a write");
+                    return Err(GraphError::transient());
+                }
+                Err(_) => return Err(GraphError::transient()),
+            }
+        }
+    }
+
+    /// Reloads the whole world from a shared store, for a server the compacted log left behind.
+    async fn reload(&self) -> Result<(), GraphError> {
+        let _one = self.catching_up.lock().await;
+        let store = self.store.clone();
+        let loaded = tokio::task::spawn_blocking(move || {
+            // The log position first, as at start: what is logged while loading is replayed.
+            let head = store.log_head()?;
+            load_world(&*store).map(|world| (head, world))
+        })
+        .await;
+        match loaded {
+            Ok(Ok((head, world))) => {
+                tracing::warn!(head, "this server fell behind the compacted change log; reloaded the world");
+                *self.world.write().unwrap_or_else(|e| e.into_inner()) = world;
+                self.committer.applied.store(head, Ordering::SeqCst);
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot reload the world");
+                Err(GraphError::transient())
+            }
+            Err(_) => Err(GraphError::transient()),
+        }
     }
 
     /// Commits changes and brings memory up to date: applying them directly, or, on a shared
@@ -468,26 +733,25 @@ impl Service {
         let _one = self.catching_up.lock().await;
         // Read before the log: a catch-up proves readiness only for the listening it began under.
         let generation = self.store.listening();
-        let from = self.applied.load(Ordering::SeqCst);
+        let from = self.committer.applied.load(Ordering::SeqCst);
         let store = self.store.clone();
         let batch = match tokio::task::spawn_blocking(move || store.changes_since(from)).await {
             Ok(Ok(batch)) => batch,
+            Ok(Err(e)) if e.behind => {
+                drop(_one);
+                self.reload().await?;
+                if let Some(g) = generation {
+                    self.caught_up_generation.store(g, Ordering::SeqCst);
+                }
+                return Ok(());
+            }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "cannot read the change log");
                 return Err(GraphError::transient());
             }
             Err(_) => return Err(GraphError::transient()),
         };
-        let mut world = self.world.write().unwrap_or_else(|e| e.into_inner());
-        for (seq, changes) in batch {
-            if seq <= self.applied.load(Ordering::SeqCst) {
-                continue;
-            }
-            for change in &changes {
-                world.apply(change);
-            }
-            self.applied.store(seq, Ordering::SeqCst);
-        }
+        self.committer.apply_log(batch);
         if let Some(g) = generation {
             self.caught_up_generation.store(g, Ordering::SeqCst);
         }
@@ -498,15 +762,24 @@ impl Service {
     /// store, while it is listening for other servers' writes and has caught up since it started
     /// listening.
     pub fn is_ready(&self) -> bool {
+        if !self.memory_matches_store() {
+            return false;
+        }
         match self.store.listening() {
             Some(g) => !self.store.is_shared() || self.caught_up_generation.load(Ordering::SeqCst) == g,
             None => false,
         }
     }
 
+    /// Whether memory holds what the store holds: false after a failed commit that memory could
+    /// not be reloaded from (writes are refused until it is).
+    pub fn memory_matches_store(&self) -> bool {
+        self.committer.matches_store.load(Ordering::SeqCst)
+    }
+
     /// The position in the shared store's change log this server's memory reflects.
     pub fn applied_seq(&self) -> u64 {
-        self.applied.load(Ordering::SeqCst)
+        self.committer.applied.load(Ordering::SeqCst)
     }
 
     /// Notes that a token was used; written to the store later, coalesced.
@@ -520,10 +793,17 @@ impl Service {
         if uses.is_empty() {
             return Ok(());
         }
-        let _serial = self.writes.lock().await;
-        self.catch_up().await?;
-        let based_on = self.applied.load(Ordering::SeqCst);
-        self.commit(based_on, vec![Change::TokensUsed { uses }], Vec::new()).await
+        let written = self
+            .write(|tx| {
+                tx.change(Change::TokensUsed { uses: uses.clone() });
+                Ok(())
+            })
+            .await;
+        if written.is_err() {
+            // Not lost: the next flush writes them.
+            self.usage.put_back(&uses);
+        }
+        written
     }
 
     /// The newest messages sent from a WABA's phone numbers, newest first.
@@ -552,6 +832,56 @@ impl Service {
             Err(_) => Err(GraphError::transient()),
         }
     }
+}
+
+/// The world with uncommitted writes applied for one check; reverted when dropped (a check that
+/// panics included), so that readers never see them.
+struct Overlay<'w> {
+    world: &'w mut World,
+    undo: Option<model::Undo>,
+}
+
+impl<'w> Overlay<'w> {
+    fn apply<'c>(world: &'w mut World, changes: impl Iterator<Item = &'c Change>) -> Overlay<'w> {
+        let mut undo = model::Undo::default();
+        for change in changes {
+            world.apply_undoable(change, &mut undo);
+        }
+        Overlay { world, undo: Some(undo) }
+    }
+
+    fn world(&self) -> &World {
+        self.world
+    }
+}
+
+impl Drop for Overlay<'_> {
+    fn drop(&mut self) {
+        if let Some(undo) = self.undo.take() {
+            undo.revert(self.world);
+        }
+    }
+}
+
+/// Runs a write's `build` against `world`: its result, changes, audit events, and the tokens it
+/// mints and revokes.
+#[allow(clippy::type_complexity)]
+fn check<R>(
+    world: &World,
+    now_ms: i64,
+    build: impl FnOnce(&mut Tx<'_>) -> Result<R, GraphError>,
+) -> Result<(R, Vec<Change>, Vec<AuditEvent>, TokenChanges), GraphError> {
+    let mut tx = Tx {
+        world,
+        now: now_ms.div_euclid(1000),
+        now_ms,
+        changes: Vec::new(),
+        audit: Vec::new(),
+        taken: HashSet::new(),
+    };
+    let result = build(&mut tx)?;
+    let tokens = token_changes(world, &tx.changes);
+    Ok((result, tx.changes, tx.audit, tokens))
 }
 
 /// Runs a store call, recording how long it took (`wabagate_store_seconds`, by `op`).

@@ -18,6 +18,13 @@ impl Usage {
         *entry = (*entry).max(at);
     }
 
+    /// Puts back uses that could not be written (a failed flush), keeping the later of two times.
+    pub fn put_back(&self, uses: &[(GraphId, Timestamp)]) {
+        for (token, at) in uses {
+            self.note(*token, *at);
+        }
+    }
+
     pub fn take(&self) -> Vec<(GraphId, Timestamp)> {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         let mut uses: Vec<_> = pending.drain().collect();

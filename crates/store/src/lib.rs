@@ -10,7 +10,7 @@ use std::fmt;
 
 use model::{AuditEvent, Change, DeliveryAttempt, GraphId, WebhookDelivery};
 
-pub use postgres::PgStore;
+pub use postgres::{LogRetention, PgStore};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug)]
@@ -19,16 +19,48 @@ pub struct StoreError {
     /// The write was checked against a world another server has since changed: catch up and
     /// check it again.
     pub stale: bool,
+    /// The change log no longer holds every change after the position asked for (it was
+    /// compacted): the caller reloads its whole world.
+    pub behind: bool,
 }
 
 impl StoreError {
     pub fn new(message: impl Into<String>) -> StoreError {
-        StoreError { message: message.into(), stale: false }
+        StoreError { message: message.into(), stale: false, behind: false }
     }
 
     pub fn stale() -> StoreError {
-        StoreError { message: "the store moved on since the write was checked".into(), stale: true }
+        StoreError { message: "the store moved on since the write was checked".into(), stale: true, behind: false }
     }
+
+    pub fn behind() -> StoreError {
+        StoreError {
+            message: "the change log was compacted past this server's position".into(),
+            stale: false,
+            behind: true,
+        }
+    }
+}
+
+/// One row of a shared store's change log: its sequence number and the changes of the write.
+pub type Logged = (u64, Vec<Change>);
+
+/// A write session begun, and the log rows read under its lock.
+pub type Begun = (Box<dyn WriteSession>, Vec<Logged>);
+
+/// A write on a shared store, holding the cluster-wide write lock in a transaction of its own
+/// from [`Store::begin_write`] until [`WriteSession::commit`] or [`WriteSession::rollback`].
+/// While it is held no other server writes, so a write checked against the world caught up to
+/// the log the session began with is checked against the world it lands in. Dropping a session
+/// rolls it back.
+pub trait WriteSession: Send {
+    /// Writes the changes and audit events, appends the changes the other servers need to the
+    /// log, notifies them, and commits. Answers the write's log position (`None` when nothing in
+    /// it goes to the log).
+    fn commit(self: Box<Self>, changes: &[Change], audit: &[AuditEvent]) -> Result<Option<u64>>;
+
+    /// Ends the session without writing.
+    fn rollback(self: Box<Self>);
 }
 
 impl fmt::Display for StoreError {
@@ -91,8 +123,16 @@ pub trait Store: Send + Sync + 'static {
     /// write as stale if its log has moved on since.
     fn commit(&self, based_on: u64, changes: &[Change], audit: &[AuditEvent]) -> Result<Option<u64>>;
 
-    /// The changes logged after `seq`, in order, for a store shared by several servers.
-    fn changes_since(&self, _seq: u64) -> Result<Vec<(u64, Vec<Change>)>> {
+    /// For a store shared by several servers: takes the cluster-wide write lock in a transaction
+    /// of its own and answers, read under that lock, the changes logged after `since`. `None`
+    /// for a store of one server's own (see [`Store::commit`]).
+    fn begin_write(&self, _since: u64) -> Result<Option<Begun>> {
+        Ok(None)
+    }
+
+    /// The changes logged after `seq`, in order, for a store shared by several servers. An error
+    /// with [`StoreError::behind`] set when the log was compacted past `seq`.
+    fn changes_since(&self, _seq: u64) -> Result<Vec<Logged>> {
         Ok(Vec::new())
     }
 

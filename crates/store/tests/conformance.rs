@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use model::*;
-use wabagate_store::{AuditQuery, PgStore, SqliteStore, Store};
+use wabagate_store::{AuditQuery, LogRetention, PgStore, SqliteStore, Store};
 
 fn sample_world() -> Vec<Change> {
     let b = GraphId(1_000_000_000_000_001);
@@ -367,14 +367,59 @@ fn postgres_conforms_logs_changes_and_refuses_a_newer_schema() {
     // The store blocks on the runtime: call it from a blocking thread, as the service does.
     let checks = tokio::task::spawn_blocking(move || {
         conforms(s.as_ref());
-        // Every write is in the change log, in order; a write checked against an old position is stale.
+        // Every write is in the change log, in order, but for those that hold only messages (no
+        // server keeps them in memory); a write checked against an old position is stale.
         let log = s.changes_since(0).unwrap();
-        assert_eq!(log.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        assert_eq!(log.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), [1, 2]);
         assert!(s.commit(1, &[], &[]).unwrap_err().stale);
+        // A write session answers, under the lock, what was logged since the position given, and
+        // its write is logged next in line.
+        let (session, since) = s.begin_write(1).unwrap().expect("a shared store has write sessions");
+        assert_eq!(since.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), [2]);
+        let unassign = Change::Unassign { waba: GraphId(1_000_000_000_000_002), user: GraphId(7) };
+        assert_eq!(session.commit(std::slice::from_ref(&unassign), &[]).unwrap(), Some(3));
+        // One rolled back, or dropped, leaves no trace and no lock behind.
+        let (session, since) = s.begin_write(3).unwrap().unwrap();
+        assert!(since.is_empty());
+        session.rollback();
+        let (session, _) = s.begin_write(3).unwrap().unwrap();
+        drop(session);
+        let (session, _) = s.begin_write(3).unwrap().unwrap();
+        assert_eq!(session.commit(&[unassign], &[]).unwrap(), Some(4));
+        assert_eq!(s.log_head().unwrap(), 4);
         queue_conforms(s.as_ref());
     });
     rt.block_on(checks).unwrap();
     let (base, schema) = url.split_once("?schema=").or_else(|| url.split_once("&schema=")).unwrap();
+    // A log compacted past a server's position says so: that server reloads its world.
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        client.batch_execute(&format!("DELETE FROM {schema}.changes WHERE seq <= 2")).await.unwrap();
+    });
+    let s = store.clone();
+    rt.block_on(tokio::task::spawn_blocking(move || {
+        assert!(s.changes_since(1).unwrap_err().behind);
+        assert!(s.begin_write(0).err().expect("behind").behind);
+        assert_eq!(s.changes_since(2).unwrap().len(), 2);
+        assert!(s.changes_since(4).unwrap().is_empty());
+    }))
+    .unwrap();
+    // The log compacts itself: with a retention of two rows of any age, checked at every write,
+    // a write leaves the two newest rows (its own and the one before); older positions reload.
+    store.set_log_retention(LogRetention { rows: 2, seconds: -1, every: 1 });
+    let s = store.clone();
+    rt.block_on(tokio::task::spawn_blocking(move || {
+        let unassign = Change::Unassign { waba: GraphId(1_000_000_000_000_002), user: GraphId(7) };
+        for expected in 5..=9 {
+            let (session, _) = s.begin_write(expected - 1).unwrap().unwrap();
+            assert_eq!(session.commit(std::slice::from_ref(&unassign), &[]).unwrap(), Some(expected));
+        }
+        assert_eq!(s.changes_since(7).unwrap().iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), [8, 9]);
+        assert!(s.changes_since(6).unwrap_err().behind);
+        assert_eq!(s.log_head().unwrap(), 9);
+    }))
+    .unwrap();
     rt.block_on(async {
         let (client, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls).await.unwrap();
         tokio::spawn(conn);

@@ -326,7 +326,7 @@ async fn readiness(service: &Service) -> (axum::http::StatusCode, Value) {
         "status": if ok { "ready" } else { "not_ready" },
         "checks": {
             "store": store_check,
-            "index": {"ok": true, "counts": counts},
+            "index": {"ok": service.memory_matches_store(), "counts": counts},
             "change_log": {
                 "ok": following,
                 "shared_store": shared,

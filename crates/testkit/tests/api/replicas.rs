@@ -46,6 +46,18 @@ async fn assigned(server: &TestServer, world: &TestServer, waba: &str) -> serde_
         .clone()
 }
 
+/// The system users `server` lists (up to 100), asked with the admin token of `world`.
+async fn listed_users(server: &TestServer, world: &TestServer) -> usize {
+    let path = format!("{}/system_users", world.b("business_id"));
+    server.get(&path, Some(&world.admin()), &[("limit", "100")]).await.ids().len()
+}
+
+/// Creates an employee system user through `server` with the admin token of `world`.
+async fn create_user(server: &TestServer, world: &TestServer, n: usize) -> Reply {
+    let path = format!("{}/system_users", world.b("business_id"));
+    server.post(&path, Some(&world.admin()), &[("name", &format!("Busy Bot {n}")), ("role", "EMPLOYEE")]).await
+}
+
 fn ok(r: &Reply) -> bool {
     r.status == 200
 }
@@ -148,9 +160,9 @@ async fn two_replicas_writing_the_same_assignment_at_once_agree_on_one_state() {
     eventually("B knows the token", || async { ok(&b.get("me", Some(&token), &[]).await) }).await;
     for round in 0..5 {
         let (ra, rb) = tokio::join!(a.assign(&waba, &su, "DEVELOP"), b.assign(&waba, &su, "VIEW_COST"));
-        // Each write either lands or is refused as transient (code 2) for the client to retry.
+        // Neither is refused because the other replica moved first: both land, one after the other.
         for r in [&ra, &rb] {
-            assert!(r.status == 200 || r.body["error"]["code"] == 2, "round {round}: {}", r.body);
+            assert_eq!(r.status, 200, "round {round}: {}", r.body);
         }
         eventually("both replicas show the same assignment", || async {
             assigned(&a, &a, &waba).await == assigned(&b, &a, &waba).await
@@ -162,6 +174,26 @@ async fn two_replicas_writing_the_same_assignment_at_once_agree_on_one_state() {
                 || state == json!([{"id": su, "name": "Contested Bot", "tasks": ["VIEW_COST"]}]),
             "{state}"
         );
+    }
+}
+
+#[tokio::test]
+async fn writes_on_two_replicas_at_once_are_never_refused_and_all_reach_both() {
+    let Some((a, b)) = pair().await else { return };
+    let before = listed_users(&a, &a).await;
+    let writes: Vec<_> = (0..40).map(|n| create_user(if n % 2 == 0 { &a } else { &b }, &a, n)).collect();
+    let replies = futures_util::future::join_all(writes).await;
+    let mut ids = std::collections::BTreeSet::new();
+    for r in &replies {
+        assert_eq!(r.status, 200, "{}", r.body);
+        ids.insert(r.body["id"].as_str().expect("an id").to_string());
+    }
+    assert_eq!(ids.len(), 40, "each write created its own system user");
+    for server in [&a, &b] {
+        eventually("every acknowledged write is on both replicas", || async {
+            listed_users(server, &a).await == before + 40
+        })
+        .await;
     }
 }
 
@@ -225,4 +257,146 @@ async fn each_replica_reports_its_change_log_lag_in_metrics() {
         head >= 1.0 && applied == head && lag == 0.0
     };
     eventually("B reports its head, applied position and a lag of 0", scrape).await;
+}
+
+/// The names of the system users `server` lists, asked with the admin token of `world`.
+async fn user_names(server: &TestServer, world: &TestServer) -> std::collections::BTreeSet<String> {
+    let path = format!("{}/system_users", world.b("business_id"));
+    let listed = server.get(&path, Some(&world.admin()), &[("limit", "100"), ("fields", "name")]).await;
+    listed.data().iter().map(|u| u["name"].as_str().unwrap().to_string()).collect()
+}
+
+/// A client of the database beside the servers, in the test's schema.
+async fn database(server: &TestServer) -> tokio_postgres::Client {
+    let url = server.database().unwrap();
+    let base = url.split('?').next().unwrap().to_string();
+    let schema = url.split("schema=").nth(1).and_then(|s| s.split('&').next()).unwrap().to_string();
+    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client.batch_execute(&format!("SET search_path TO {schema}")).await.unwrap();
+    client
+}
+
+/// Sends one write until it is acknowledged, each attempt under its own name; answers the
+/// acknowledged name and the refused ones. A refusal must be transient (code 2).
+async fn until_acknowledged<F, Fut>(what: String, mut attempt: F) -> (String, Vec<String>)
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Reply>,
+{
+    let mut refused = Vec::new();
+    for n in 0..100 {
+        let name = format!("{what} try {n}");
+        let r = attempt(name.clone()).await;
+        if r.status == 200 {
+            return (name, refused);
+        }
+        assert_eq!(r.body["error"]["code"], 2, "{what}: only transient refusals: {}", r.body);
+        refused.push(name);
+    }
+    panic!("{what}: never acknowledged");
+}
+
+#[tokio::test]
+async fn writers_a_follower_and_the_webhook_workers_lose_nothing_and_send_nothing_twice_under_failing_commits() {
+    let Some((a, b)) = pair().await else { return };
+    let c = a.replica("wabagate_replica_c");
+    let c = c.await;
+    let receiver = crate::deliveries::Receiver::start(&a.b("app_secret"), "vt").await;
+    let app = a.b("app_id");
+    let form = [
+        ("object", "whatsapp_business_account"),
+        ("callback_url", receiver.url.as_str()),
+        ("verify_token", "vt"),
+        ("fields", "messages"),
+    ];
+    let app_token = format!("{app}|{}", a.b("app_secret"));
+    a.post(&format!("{app}/subscriptions"), Some(&app_token), &form).await.ok();
+    b.post(&format!("{}/subscribed_apps", a.b("waba_id")), Some(&a.admin()), &[]).await.ok();
+    let (users, admin) = (format!("{}/system_users", a.b("business_id")), a.admin());
+    let before = user_names(&a, &a).await;
+
+    // Commits fail at random from here on: a round's insert of a system user or a message raises.
+    let db = database(&a).await;
+    db.batch_execute(
+        "CREATE FUNCTION injected_fault() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF random() < 0.15 THEN RAISE EXCEPTION 'injected fault'; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER injected_fault BEFORE INSERT ON system_users FOR EACH ROW EXECUTE FUNCTION injected_fault();
+         CREATE TRIGGER injected_fault BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION injected_fault();",
+    )
+    .await
+    .unwrap();
+
+    // Writers on both replicas at once; customers writing in through both, one after another.
+    let writers = (0..30).map(|i| {
+        let (server, users, admin) = (if i % 2 == 0 { &a } else { &b }, &users, &admin);
+        until_acknowledged(format!("Crowd {i}"), move |name| async move {
+            server.post(users, Some(admin), &[("name", &name), ("role", "EMPLOYEE")]).await
+        })
+    });
+    let inbound = format!("_wabagate/phone_numbers/{}/inbound", a.b("phone_number_id"));
+    let customers = async {
+        let mut acknowledged = Vec::new();
+        let mut refused = Vec::new();
+        for i in 0..12 {
+            let server = if i % 2 == 0 { &a } else { &b };
+            let (text, failed) = until_acknowledged(format!("message {i}"), |text| {
+                let (inbound, admin) = (&inbound, &admin);
+                async move { server.post(inbound, Some(admin), &[("from", "16505551234"), ("text", &text)]).await }
+            })
+            .await;
+            acknowledged.push(text);
+            refused.extend(failed);
+        }
+        (acknowledged, refused)
+    };
+    // The follower reads all the while: it never lists a user no writer was told of.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let follower = async {
+        let mut seen = std::collections::BTreeSet::new();
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            seen.extend(user_names(&c, &a).await);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        seen
+    };
+    let work = async {
+        let r = tokio::join!(futures_util::future::join_all(writers), customers);
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        r
+    };
+    let ((written, (messages, refused_messages)), seen_by_follower) = tokio::join!(work, follower);
+    db.batch_execute("DROP TRIGGER injected_fault ON system_users; DROP TRIGGER injected_fault ON messages")
+        .await
+        .unwrap();
+
+    let acknowledged: std::collections::BTreeSet<String> = written.iter().map(|(name, _)| name.clone()).collect();
+    let refused: Vec<&String> = written.iter().flat_map(|(_, refused)| refused).chain(&refused_messages).collect();
+    assert!(!refused.is_empty(), "the injected faults failed some commits");
+    let expected: std::collections::BTreeSet<String> = before.union(&acknowledged).cloned().collect();
+    // Every acknowledged write is on every replica, and nothing refused is anywhere.
+    for server in [&a, &b, &c] {
+        eventually("every acknowledged write is on every replica", || async {
+            user_names(server, &a).await == expected
+        })
+        .await;
+    }
+    assert!(seen_by_follower.is_subset(&expected), "the follower saw writes that were refused");
+    // The log has no gap: every replica applied every row, in order.
+    let seqs: Vec<i64> =
+        db.query("SELECT seq FROM changes ORDER BY seq", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "no log seq is skipped: {seqs:?}");
+    // Each acknowledged message is delivered once, in order; no refused one is delivered.
+    let got = receiver.wait_for(messages.len()).await;
+    let texts: Vec<String> =
+        got.iter().map(|(_, v)| v["messages"][0]["text"]["body"].as_str().unwrap().to_string()).collect();
+    assert_eq!(texts, messages, "each acknowledged message once, in order");
+    let pending = || async {
+        db.query_one("SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    eventually("the queue is empty", || async { pending().await == 0 }).await;
+    assert_eq!(receiver.posts().len(), messages.len(), "nothing delivered twice");
 }
