@@ -2,8 +2,8 @@
 //!
 //! Each server gets 32 client connections (as `wrk -t1 -c32` would), each sending writes back to
 //! back for the run's length: three of every four are `POST /{waba}/assigned_users` (alternating
-//! the tasks of an employee of the connection's own, so that each changes something and is
-//! committed), the fourth creates a system user. A
+//! DEVELOP and VIEW_TEMPLATES on an employee of the connection's own, so that one in three repeats
+//! what the employee holds and changes nothing), the fourth creates a system user. A
 //! write is counted once answered 200; any other answer is a refusal. Meanwhile a prober creates
 //! a system user on one replica and asks the other for it until it answers: the time from the
 //! acknowledgement to the first answer is one visibility sample.

@@ -612,12 +612,23 @@ impl Service {
             let (result, changes, audit, tokens) = match written {
                 Ok(w) => w,
                 Err(answer) => {
-                    // Nothing to write. A round nobody else joined lets the lock go at once.
-                    if group.queue.is_empty()
-                        && !group.leader
-                        && let Some(session) = group.session.take()
-                    {
-                        tokio::task::spawn_blocking(move || session.rollback());
+                    // Nothing to write. A session that no round has taken yet is left to the
+                    // writes waiting behind this one (they would otherwise each take the
+                    // cluster-wide lock again, a whole turn of the other replicas each); once
+                    // they have had their turn (the lock is handed out in order), a session
+                    // still unused lets the lock go.
+                    if group.queue.is_empty() && !group.leader && group.session.is_some() {
+                        let (writes, committer) = (self.writes.clone(), self.committer.clone());
+                        tokio::spawn(async move {
+                            let _serial = writes.lock().await;
+                            let mut group = committer.group();
+                            if group.queue.is_empty()
+                                && !group.leader
+                                && let Some(session) = group.session.take()
+                            {
+                                tokio::task::spawn_blocking(move || session.rollback());
+                            }
+                        });
                     }
                     return answer;
                 }
