@@ -12,7 +12,18 @@ use crate::StartError;
 pub const DIR_MODE: u32 = 0o700;
 pub const FILE_MODE: u32 = 0o600;
 
-/// Creates the data directory (0700) or tightens an existing one and the files in it.
+/// The files wabagate keeps in its data directory: the only ones it changes the mode of.
+fn is_own_file(name: &str) -> bool {
+    let db = crate::DATABASE_FILE;
+    name == crate::BOOTSTRAP_FILE
+        || name == db
+        || name.strip_prefix(db).is_some_and(|suffix| matches!(suffix, "-wal" | "-shm" | "-journal"))
+}
+
+/// Creates the data directory (0700) or tightens an existing one and wabagate's files in it. A
+/// directory that others can read and that holds anything else (`--data .`, a home directory,
+/// `/tmp`) is not wabagate's to change: the server refuses to start rather than change the mode
+/// of a directory others may rely on, and says what to do.
 pub fn secure_data_dir(dir: &Path) -> Result<(), StartError> {
     if !dir.exists() {
         std::fs::DirBuilder::new()
@@ -21,22 +32,45 @@ pub fn secure_data_dir(dir: &Path) -> Result<(), StartError> {
             .create(dir)
             .map_err(|e| StartError(format!("cannot create the data directory {}: {e}", dir.display())))?;
     }
+    let entries: Vec<std::fs::DirEntry> = std::fs::read_dir(dir)
+        .map_err(|e| StartError(format!("cannot read the data directory {}: {e}", dir.display())))?
+        .flatten()
+        .collect();
+    let foreign: Vec<String> = entries
+        .iter()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| !is_own_file(name))
+        .collect();
+    if !foreign.is_empty() && mode_of(dir)? & 0o077 != 0 {
+        let shown: Vec<&str> = foreign.iter().take(3).map(String::as_str).collect();
+        return Err(StartError(format!(
+            "{} can be read by other users (mode {:o}) and cannot be made private: it holds files that are \
+             not wabagate's ({}{}), so wabagate does not change its mode; give --data a directory of its own, \
+             or chmod {DIR_MODE:o} it yourself",
+            dir.display(),
+            mode_of(dir)?,
+            shown.join(", "),
+            if foreign.len() > shown.len() { ", …" } else { "" },
+        )));
+    }
     tighten(dir, DIR_MODE)?;
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| StartError(format!("cannot read the data directory {}: {e}", dir.display())))?;
-    for entry in entries.flatten() {
-        if entry.file_type().is_ok_and(|t| t.is_file()) {
+    for entry in entries {
+        if is_own_file(&entry.file_name().to_string_lossy()) && entry.file_type().is_ok_and(|t| t.is_file()) {
             tighten(&entry.path(), FILE_MODE)?;
         }
     }
     Ok(())
 }
 
-/// Removes the group's and others' access to `path` (never following a symbolic link).
-fn tighten(path: &Path, mode: u32) -> Result<(), StartError> {
+fn mode_of(path: &Path) -> Result<u32, StartError> {
     let meta =
         std::fs::symlink_metadata(path).map_err(|e| StartError(format!("cannot read {}: {e}", path.display())))?;
-    let current = meta.permissions().mode() & 0o7777;
+    Ok(meta.permissions().mode() & 0o7777)
+}
+
+/// Removes the group's and others' access to `path` (never following a symbolic link).
+fn tighten(path: &Path, mode: u32) -> Result<(), StartError> {
+    let current = mode_of(path)?;
     if current & 0o077 == 0 {
         return Ok(());
     }

@@ -116,3 +116,25 @@ fn a_data_directory_that_cannot_be_made_private_stops_the_server_with_a_clear_me
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("/proc/1 can be read by other users") && text.contains("cannot be made private"), "{text}");
 }
+
+#[test]
+fn a_shared_directory_given_as_data_is_refused_and_left_as_it_was() {
+    // `--data .` in a project, a home directory, /tmp: readable by others and holding files that
+    // are not wabagate's. wabagate does not change the mode of a directory others may rely on.
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("project");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let readme = shared.join("README.md");
+    std::fs::write(&readme, "# a project\n").unwrap();
+    std::fs::set_permissions(&readme, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let log = dir.path().join("server.log");
+    let args = format!("serve --listen 127.0.0.1:0 --data {}", shared.display());
+    let status = under_umask("0022", &args, &log).status().unwrap();
+    assert!(!status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("holds files that are not wabagate's (README.md)"), "{text}");
+    assert!(text.contains("give --data a directory of its own"), "{text}");
+    assert_eq!((mode(&shared), mode(&readme)), (0o755, 0o644), "nothing was changed");
+    assert!(!shared.join("wabagate.db").exists(), "no store was created there");
+}
