@@ -567,12 +567,7 @@ impl Service {
             (result, tokens, queues_events)
         };
         drop(serial);
-        answer.await.unwrap_or_else(|_| Err(GraphError::transient()))?;
-        if queues_events {
-            self.deliveries_queued.notify_one();
-        }
-        tokens.count();
-        Ok(result)
+        self.acknowledged(answer, result, tokens, queues_events).await
     }
 
     /// A write on a shared store. Writes are committed in rounds, each in one write session: the
@@ -641,7 +636,19 @@ impl Service {
             (result, tokens, queues_events)
         };
         drop(serial);
-        answer.await.unwrap_or_else(|_| Err(GraphError::transient()))?;
+        self.acknowledged(answer, result, tokens, queues_events).await
+    }
+
+    /// Answers a queued write once its group (or round) is committed: wakes the delivery worker
+    /// if it queued webhook events, and counts the tokens it minted and revoked.
+    async fn acknowledged<R>(
+        &self,
+        committed: tokio::sync::oneshot::Receiver<Result<(), GraphError>>,
+        result: R,
+        tokens: TokenChanges,
+        queues_events: bool,
+    ) -> Result<R, GraphError> {
+        committed.await.unwrap_or_else(|_| Err(GraphError::transient()))?;
         if queues_events {
             self.deliveries_queued.notify_one();
         }
