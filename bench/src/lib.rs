@@ -226,7 +226,9 @@ impl DemoServer {
             on_server_cpus(&bin)
                 .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
                 .arg(data.path())
-                .env("RUST_LOG", "warn")
+                // `warn` leaves the request log out; WABAGATE_BENCH_RUST_LOG=info measures the
+                // default configuration, one log line per request.
+                .env("RUST_LOG", std::env::var("WABAGATE_BENCH_RUST_LOG").unwrap_or_else(|_| "warn".into()))
                 .stdout(std::process::Stdio::null())
                 .spawn()
                 .unwrap(),
